@@ -1,0 +1,486 @@
+/* inspector.c: see inspector.h. */
+#include "inspector.h"
+
+#include <errno.h>
+#include <libvirt/virterror.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct inspector {
+  char *uri;
+  bool read_only;
+  virConnectPtr conn;
+  char error[256];
+
+  /* lifecycle events */
+  inspector_event_fn event_fn;
+  void *event_data;
+  pthread_mutex_t event_lock; /* guards event_conn and event_callback */
+  virConnectPtr event_conn;
+  int event_callback; /* -1: none */
+  atomic_bool event_conn_lost;
+  atomic_bool event_stop;
+  bool event_thread_running;
+  pthread_t event_thread;
+  int event_timer; /* -1: none */
+};
+
+/* Keeps libvirt's default handler from printing our connection's errors to
+ * stderr: they are read back with virGetLastError and logged by the glue. */
+static void silent_error(void *user_data, virErrorPtr err) {
+  (void)user_data;
+  (void)err;
+}
+
+static void set_error(inspector_t *ins, const char *what) {
+  const char *msg = virGetLastErrorMessage();
+  snprintf(ins->error, sizeof(ins->error), "%s: %s", what,
+           msg != NULL ? msg : "unknown error");
+}
+
+/* libvirt prints every error to stderr unless a handler is set, and a
+ * failed virConnectOpen has no connection to set one on: without this, a
+ * libvirtd that is down floods collectd's stderr (the journal) at every
+ * interval. The handler is process-wide; it only stops that printing:
+ * virGetLastError still works for every libvirt user in the process. */
+static pthread_once_t error_func_once = PTHREAD_ONCE_INIT;
+static void silence_default_errors(void) { virSetErrorFunc(NULL, silent_error); }
+
+inspector_t *inspector_create(const char *uri, bool read_only) {
+  pthread_once(&error_func_once, silence_default_errors);
+  inspector_t *ins = calloc(1, sizeof(*ins));
+  if (ins == NULL)
+    return NULL;
+  if (uri != NULL && (ins->uri = strdup(uri)) == NULL) {
+    free(ins);
+    return NULL;
+  }
+  ins->read_only = read_only;
+  ins->event_callback = -1;
+  ins->event_timer = -1;
+  pthread_mutex_init(&ins->event_lock, NULL);
+  return ins;
+}
+
+void inspector_disconnect(inspector_t *ins) {
+  if (ins == NULL || ins->conn == NULL)
+    return;
+  virConnectClose(ins->conn);
+  ins->conn = NULL;
+}
+
+void inspector_destroy(inspector_t *ins) {
+  if (ins == NULL)
+    return;
+  inspector_events_stop(ins);
+  inspector_disconnect(ins);
+  pthread_mutex_destroy(&ins->event_lock);
+  free(ins->uri);
+  free(ins);
+}
+
+bool inspector_is_connected(const inspector_t *ins) {
+  return ins->conn != NULL;
+}
+
+const char *inspector_error(const inspector_t *ins) { return ins->error; }
+
+int inspector_connect(inspector_t *ins) {
+  if (ins->conn != NULL)
+    return 0;
+  ins->conn = ins->read_only ? virConnectOpenReadOnly(ins->uri)
+                             : virConnectOpen(ins->uri);
+  if (ins->conn == NULL) {
+    set_error(ins, "virConnectOpen");
+    return -ECONNREFUSED;
+  }
+  virConnSetErrorFunc(ins->conn, NULL, silent_error);
+  ins->error[0] = '\0';
+  return 0;
+}
+
+/* A libvirt failure: was it the connection? Closes it if so. */
+static int classify_failure(inspector_t *ins, const char *what) {
+  set_error(ins, what);
+  if (virConnectIsAlive(ins->conn) != 1) {
+    inspector_disconnect(ins);
+    return -ENOTCONN;
+  }
+  return -EIO;
+}
+
+/* virDomainMemoryStats tags -> ours; the rest (hugetlb_*, future tags) is
+ * dropped. */
+static int tag_from_libvirt(int tag) {
+  switch (tag) {
+  case VIR_DOMAIN_MEMORY_STAT_SWAP_IN:
+    return MS_SWAP_IN;
+  case VIR_DOMAIN_MEMORY_STAT_SWAP_OUT:
+    return MS_SWAP_OUT;
+  case VIR_DOMAIN_MEMORY_STAT_MAJOR_FAULT:
+    return MS_MAJOR_FAULT;
+  case VIR_DOMAIN_MEMORY_STAT_MINOR_FAULT:
+    return MS_MINOR_FAULT;
+  case VIR_DOMAIN_MEMORY_STAT_UNUSED:
+    return MS_UNUSED;
+  case VIR_DOMAIN_MEMORY_STAT_AVAILABLE:
+    return MS_AVAILABLE;
+  case VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON:
+    return MS_ACTUAL;
+  case VIR_DOMAIN_MEMORY_STAT_RSS:
+    return MS_RSS;
+  case VIR_DOMAIN_MEMORY_STAT_USABLE:
+    return MS_USABLE;
+  case VIR_DOMAIN_MEMORY_STAT_LAST_UPDATE:
+    return MS_LAST_UPDATE;
+  case VIR_DOMAIN_MEMORY_STAT_DISK_CACHES:
+    return MS_DISK_CACHES;
+  default:
+    return -1;
+  }
+}
+
+static bool state_is_active(int state) {
+  return state != VIR_DOMAIN_SHUTOFF && state != VIR_DOMAIN_NOSTATE;
+}
+
+/* Per-domain memory stats. 0, 1 when the domain is gone or not running
+ * (skip its memory), or negative on a connection failure. */
+static int read_memory_stats(inspector_t *ins, virDomainPtr dom,
+                             ms_raw_t *raw) {
+  virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
+  int n = virDomainMemoryStats(dom, stats, VIR_DOMAIN_MEMORY_STAT_NR, 0);
+  if (n < 0) {
+    virErrorPtr err = virGetLastError();
+    int code = err != NULL ? err->code : VIR_ERR_OK;
+    if (code == VIR_ERR_NO_DOMAIN || code == VIR_ERR_OPERATION_INVALID ||
+        code == VIR_ERR_NO_SUPPORT || code == VIR_ERR_OPERATION_UNSUPPORTED ||
+        code == VIR_ERR_ARGUMENT_UNSUPPORTED) {
+      virResetLastError();
+      return 1;
+    }
+    int rc = classify_failure(ins, "virDomainMemoryStats");
+    return rc == -ENOTCONN ? rc : 1;
+  }
+  for (int i = 0; i < n; i++) {
+    int tag = tag_from_libvirt(stats[i].tag);
+    if (tag >= 0)
+      ms_raw_set(raw, (ms_tag_t)tag, stats[i].val);
+  }
+  return 0;
+}
+
+int inspector_read(inspector_t *ins, inspector_visit_fn visit,
+                   void *user_data) {
+  if (ins->conn == NULL) {
+    snprintf(ins->error, sizeof(ins->error), "not connected");
+    return -ENOTCONN;
+  }
+  virDomainStatsRecordPtr *records = NULL;
+  int n = virConnectGetAllDomainStats(
+      ins->conn, VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_BALLOON, &records,
+      0);
+  if (n < 0)
+    return classify_failure(ins, "virConnectGetAllDomainStats");
+
+  int visited = 0;
+  int rc = 0;
+  for (int i = 0; i < n && rc == 0; i++) {
+    virDomainStatsRecordPtr rec = records[i];
+    inspector_domain_t d = {.handle = rec->dom, .state = -1};
+    char uuid[VIR_UUID_STRING_BUFLEN];
+
+    d.name = virDomainGetName(rec->dom);
+    if (d.name == NULL || virDomainGetUUIDString(rec->dom, uuid) != 0)
+      continue; /* gone */
+    d.uuid = uuid;
+    unsigned id = virDomainGetID(rec->dom);
+    d.id = id == (unsigned)-1 ? -1 : (int)id;
+
+    bool have_balloon = false;
+    for (int j = 0; j < rec->nparams; j++) {
+      const virTypedParameter *p = &rec->params[j];
+      if (strcmp(p->field, "state.state") == 0 &&
+          p->type == VIR_TYPED_PARAM_INT) {
+        d.state = p->value.i;
+      } else if (strcmp(p->field, "state.reason") == 0 &&
+                 p->type == VIR_TYPED_PARAM_INT) {
+        d.reason = p->value.i;
+      } else if (strncmp(p->field, "balloon.", 8) == 0) {
+        int tag = ms_tag_from_field(p->field);
+        if (strcmp(p->field, "balloon.current") != 0 &&
+            strcmp(p->field, "balloon.maximum") != 0)
+          have_balloon = true;
+        if (tag < 0)
+          continue;
+        if (p->type == VIR_TYPED_PARAM_ULLONG)
+          ms_raw_set(&d.mem, (ms_tag_t)tag, p->value.ul);
+        else if (p->type == VIR_TYPED_PARAM_LLONG && p->value.l >= 0)
+          ms_raw_set(&d.mem, (ms_tag_t)tag, (uint64_t)p->value.l);
+        else if (p->type == VIR_TYPED_PARAM_UINT)
+          ms_raw_set(&d.mem, (ms_tag_t)tag, p->value.ui);
+      }
+    }
+    if (d.state < 0)
+      continue; /* no state: the domain went away during the call */
+
+    if (!state_is_active(d.state)) {
+      d.mem.present = 0; /* a defined domain's configured size is not usage */
+    } else if (have_balloon) {
+      d.mem_from_bulk = true;
+    } else {
+      memset(&d.mem, 0, sizeof(d.mem));
+      int mrc = read_memory_stats(ins, rec->dom, &d.mem);
+      if (mrc < 0) {
+        rc = mrc;
+        break;
+      }
+    }
+    visited++;
+    rc = visit(&d, user_data);
+  }
+  virDomainStatsRecordListFree(records);
+  if (rc < 0 && ins->conn == NULL)
+    return -ENOTCONN;
+  return visited;
+}
+
+int inspector_domain_balloon(inspector_t *ins, virDomainPtr dom,
+                             domain_balloon_t *ret) {
+  char *xml = virDomainGetXMLDesc(dom, 0);
+  if (xml == NULL) {
+    set_error(ins, "virDomainGetXMLDesc");
+    return -EIO;
+  }
+  int rc = domain_xml_balloon(xml, ret);
+  free(xml);
+  if (rc != 0) {
+    snprintf(ins->error, sizeof(ins->error),
+             "cannot parse the domain XML's <memballoon>");
+    return -EIO;
+  }
+  return 0;
+}
+
+int inspector_domain_set_stats_period(inspector_t *ins, virDomainPtr dom,
+                                      unsigned period_s) {
+  if (virDomainSetMemoryStatsPeriod(dom, (int)period_s,
+                                    VIR_DOMAIN_AFFECT_LIVE) != 0) {
+    set_error(ins, "virDomainSetMemoryStatsPeriod");
+    return -EIO;
+  }
+  return 0;
+}
+
+/* ---- lifecycle events ---- */
+
+int inspector_event_state(int event, int detail, int *ret_reason) {
+  *ret_reason = 0;
+  switch (event) {
+  case VIR_DOMAIN_EVENT_STARTED: {
+    static const int reasons[] = {
+        [VIR_DOMAIN_EVENT_STARTED_BOOTED] = VIR_DOMAIN_RUNNING_BOOTED,
+        [VIR_DOMAIN_EVENT_STARTED_MIGRATED] = VIR_DOMAIN_RUNNING_MIGRATED,
+        [VIR_DOMAIN_EVENT_STARTED_RESTORED] = VIR_DOMAIN_RUNNING_RESTORED,
+        [VIR_DOMAIN_EVENT_STARTED_FROM_SNAPSHOT] =
+            VIR_DOMAIN_RUNNING_FROM_SNAPSHOT,
+        [VIR_DOMAIN_EVENT_STARTED_WAKEUP] = VIR_DOMAIN_RUNNING_WAKEUP,
+    };
+    if (detail >= 0 && detail < (int)(sizeof(reasons) / sizeof(reasons[0])))
+      *ret_reason = reasons[detail];
+    return VIR_DOMAIN_RUNNING;
+  }
+  case VIR_DOMAIN_EVENT_SUSPENDED: {
+    static const int reasons[] = {
+        [VIR_DOMAIN_EVENT_SUSPENDED_PAUSED] = VIR_DOMAIN_PAUSED_USER,
+        [VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED] = VIR_DOMAIN_PAUSED_MIGRATION,
+        [VIR_DOMAIN_EVENT_SUSPENDED_IOERROR] = VIR_DOMAIN_PAUSED_IOERROR,
+        [VIR_DOMAIN_EVENT_SUSPENDED_WATCHDOG] = VIR_DOMAIN_PAUSED_WATCHDOG,
+        [VIR_DOMAIN_EVENT_SUSPENDED_RESTORED] = VIR_DOMAIN_PAUSED_UNKNOWN,
+        [VIR_DOMAIN_EVENT_SUSPENDED_FROM_SNAPSHOT] =
+            VIR_DOMAIN_PAUSED_FROM_SNAPSHOT,
+        [VIR_DOMAIN_EVENT_SUSPENDED_API_ERROR] = VIR_DOMAIN_PAUSED_UNKNOWN,
+        [VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY] = VIR_DOMAIN_PAUSED_POSTCOPY,
+        [VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY_FAILED] =
+            VIR_DOMAIN_PAUSED_POSTCOPY_FAILED,
+    };
+    if (detail >= 0 && detail < (int)(sizeof(reasons) / sizeof(reasons[0])))
+      *ret_reason = reasons[detail];
+    return VIR_DOMAIN_PAUSED;
+  }
+  case VIR_DOMAIN_EVENT_RESUMED: {
+    static const int reasons[] = {
+        [VIR_DOMAIN_EVENT_RESUMED_UNPAUSED] = VIR_DOMAIN_RUNNING_UNPAUSED,
+        [VIR_DOMAIN_EVENT_RESUMED_MIGRATED] = VIR_DOMAIN_RUNNING_MIGRATED,
+        [VIR_DOMAIN_EVENT_RESUMED_FROM_SNAPSHOT] =
+            VIR_DOMAIN_RUNNING_FROM_SNAPSHOT,
+        [VIR_DOMAIN_EVENT_RESUMED_POSTCOPY] = VIR_DOMAIN_RUNNING_POSTCOPY,
+    };
+    if (detail >= 0 && detail < (int)(sizeof(reasons) / sizeof(reasons[0])))
+      *ret_reason = reasons[detail];
+    return VIR_DOMAIN_RUNNING;
+  }
+  case VIR_DOMAIN_EVENT_STOPPED:
+    /* VIR_DOMAIN_EVENT_STOPPED_x is VIR_DOMAIN_SHUTOFF_x - 1 for every x. */
+    if (detail >= VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN &&
+        detail <= VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT)
+      *ret_reason = detail + 1;
+    return VIR_DOMAIN_SHUTOFF;
+  case VIR_DOMAIN_EVENT_SHUTDOWN:
+    *ret_reason = VIR_DOMAIN_SHUTDOWN_USER;
+    return VIR_DOMAIN_SHUTDOWN;
+  case VIR_DOMAIN_EVENT_PMSUSPENDED:
+    *ret_reason = VIR_DOMAIN_PMSUSPENDED_UNKNOWN;
+    return VIR_DOMAIN_PMSUSPENDED;
+  case VIR_DOMAIN_EVENT_CRASHED:
+    if (detail != VIR_DOMAIN_EVENT_CRASHED_PANICKED)
+      return -1; /* crashloaded: the guest went on running */
+    *ret_reason = VIR_DOMAIN_CRASHED_PANICKED;
+    return VIR_DOMAIN_CRASHED;
+  default:
+    return -1; /* defined, undefined: the poll sees what follows */
+  }
+}
+
+static int lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event,
+                        int detail, void *opaque) {
+  (void)conn;
+  inspector_t *ins = opaque;
+  int reason;
+  int state = inspector_event_state(event, detail, &reason);
+  char uuid[VIR_UUID_STRING_BUFLEN];
+  const char *name = virDomainGetName(dom);
+  if (state < 0 || name == NULL || virDomainGetUUIDString(dom, uuid) != 0)
+    return 0;
+  unsigned id = virDomainGetID(dom);
+  /* A stopped domain has no id; libvirt still gives the old one. */
+  int iid = (id == (unsigned)-1 || state == VIR_DOMAIN_SHUTOFF) ? -1 : (int)id;
+  ins->event_fn(name, uuid, iid, state, reason, ins->event_data);
+  return 0;
+}
+
+static void close_cb(virConnectPtr conn, int reason, void *opaque) {
+  (void)conn;
+  (void)reason;
+  inspector_t *ins = opaque;
+  atomic_store(&ins->event_conn_lost, true);
+}
+
+static void wake_cb(int timer, void *opaque) {
+  (void)timer;
+  (void)opaque;
+}
+
+static void *event_thread_main(void *arg) {
+  inspector_t *ins = arg;
+  while (!atomic_load(&ins->event_stop)) {
+    if (virEventRunDefaultImpl() < 0) {
+      /* Nothing sensible to log from here at every turn; the read
+       * reconciles states anyway. */
+      virResetLastError();
+    }
+  }
+  return NULL;
+}
+
+/* libvirt's default event loop is registered once per process. */
+static pthread_once_t event_impl_once = PTHREAD_ONCE_INIT;
+static int event_impl_rc = -1;
+
+static void register_event_impl(void) {
+  event_impl_rc = virEventRegisterDefaultImpl();
+}
+
+int inspector_events_start(inspector_t *ins, inspector_event_fn fn,
+                           void *user_data) {
+  if (ins->event_thread_running)
+    return 0;
+  ins->event_fn = fn;
+  ins->event_data = user_data;
+  pthread_once(&event_impl_once, register_event_impl);
+  if (event_impl_rc != 0) {
+    set_error(ins, "virEventRegisterDefaultImpl");
+    return -EIO;
+  }
+  /* A periodic wake-up, so that the loop notices event_stop. */
+  ins->event_timer = virEventAddTimeout(500, wake_cb, NULL, NULL);
+  if (ins->event_timer < 0) {
+    set_error(ins, "virEventAddTimeout");
+    return -EIO;
+  }
+  atomic_store(&ins->event_stop, false);
+  int rc = pthread_create(&ins->event_thread, NULL, event_thread_main, ins);
+  if (rc != 0) {
+    virEventRemoveTimeout(ins->event_timer);
+    ins->event_timer = -1;
+    snprintf(ins->error, sizeof(ins->error), "pthread_create: %s",
+             strerror(rc));
+    return -rc;
+  }
+  ins->event_thread_running = true;
+  return 0;
+}
+
+/* Closes the event connection; event_lock held. */
+static void events_close_locked(inspector_t *ins) {
+  if (ins->event_conn == NULL)
+    return;
+  if (ins->event_callback >= 0)
+    virConnectDomainEventDeregisterAny(ins->event_conn, ins->event_callback);
+  virConnectUnregisterCloseCallback(ins->event_conn, close_cb);
+  virConnectClose(ins->event_conn);
+  ins->event_conn = NULL;
+  ins->event_callback = -1;
+}
+
+bool inspector_events_connected(const inspector_t *ins) {
+  return ins->event_conn != NULL && !atomic_load(&ins->event_conn_lost);
+}
+
+int inspector_events_connect(inspector_t *ins) {
+  int rc = 0;
+  pthread_mutex_lock(&ins->event_lock);
+  if (ins->event_conn != NULL && !atomic_load(&ins->event_conn_lost))
+    goto cleanup;
+  events_close_locked(ins);
+  atomic_store(&ins->event_conn_lost, false);
+
+  ins->event_conn = virConnectOpenReadOnly(ins->uri);
+  if (ins->event_conn == NULL) {
+    set_error(ins, "virConnectOpen (events)");
+    rc = -ECONNREFUSED;
+    goto cleanup;
+  }
+  virConnSetErrorFunc(ins->event_conn, NULL, silent_error);
+  if (virConnectRegisterCloseCallback(ins->event_conn, close_cb, ins, NULL) !=
+      0)
+    virResetLastError(); /* drivers without close callbacks: keepalive */
+  ins->event_callback = virConnectDomainEventRegisterAny(
+      ins->event_conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+      VIR_DOMAIN_EVENT_CALLBACK(lifecycle_cb), ins, NULL);
+  if (ins->event_callback < 0) {
+    set_error(ins, "virConnectDomainEventRegisterAny");
+    events_close_locked(ins);
+    rc = -ECONNREFUSED;
+  }
+cleanup:
+  pthread_mutex_unlock(&ins->event_lock);
+  return rc;
+}
+
+void inspector_events_stop(inspector_t *ins) {
+  pthread_mutex_lock(&ins->event_lock);
+  events_close_locked(ins);
+  pthread_mutex_unlock(&ins->event_lock);
+  if (!ins->event_thread_running)
+    return;
+  atomic_store(&ins->event_stop, true);
+  pthread_join(ins->event_thread, NULL);
+  ins->event_thread_running = false;
+  if (ins->event_timer >= 0)
+    virEventRemoveTimeout(ins->event_timer);
+  ins->event_timer = -1;
+}

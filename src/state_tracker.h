@@ -1,0 +1,175 @@
+/* state_tracker.h: per-domain state machine and duration accounting.
+ *
+ * Pure C11: no libvirt, no collectd, no clock reads, no logging. The caller
+ * passes every time as milliseconds on one monotonic clock (the glue uses
+ * CLOCK_BOOTTIME) and does the locking: a tracker is not thread-safe.
+ *
+ * A domain is its UUID (36 characters, lower-case hex in the 8-4-4-4-12 form
+ * libvirt prints). For each domain the tracker
+ * keeps the current state (libvirt's virDomainState numbers, 0..7), the
+ * time the current stint began, and ever-growing totals per state. Two kinds
+ * of observation feed it:
+ *   - events: "the domain entered state S at time t" (lifecycle events);
+ *   - polls: "a read issued at time t saw state S" (every read cycle).
+ * A poll never undoes a newer event: a poll issued before the domain's last
+ * transition is ignored. A poll that disagrees with the tracker (a missed
+ * event) is a transition timed at the poll's issue time.
+ */
+#ifndef STATE_TRACKER_H
+#define STATE_TRACKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* libvirt's virDomainState: 0 nostate, 1 running, 2 blocked, 3 paused,
+ * 4 shutdown, 5 shutoff, 6 crashed, 7 pmsuspended. */
+#define ST_STATE_COUNT 8
+#define ST_STATE_RUNNING 1
+#define ST_UUID_LEN 36
+/* Longest name kept, in bytes: longer names are cut (at a UTF-8 character
+ * boundary) when copied, so that every tracked name fits the state file. */
+#define ST_NAME_MAX 1024
+
+/* libvirt's lower-case name of a state ("running", ...), "unknown" if out of
+ * range. Static storage. */
+const char *st_state_name(int state);
+
+typedef struct state_tracker state_tracker_t;
+
+/* What an observation did. */
+typedef enum {
+  ST_NONE = 0, /* nothing changed (duplicate, or a poll older than the
+                  last transition) */
+  ST_FIRST,    /* first observation of a domain unknown to the tracker */
+  ST_CHANGED,  /* a transition from old_state to new_state */
+} st_change_t;
+
+/* Outcome of restoring a domain loaded from the state file, reported with
+ * its first observation (see state_tracker_import). */
+typedef enum {
+  ST_RESTORE_NONE = 0,     /* not a restored domain, or already observed */
+  ST_RESTORE_CREDITED,     /* continuity proven: downtime credited */
+  ST_RESTORE_NOT_CREDITED, /* totals kept, the gap credited to no state */
+} st_restore_t;
+
+typedef struct {
+  st_change_t change;
+  st_restore_t restore;
+  int old_state, old_reason; /* -1 with ST_FIRST */
+  int new_state, new_reason;
+  uint64_t old_stint_ms; /* time spent in old_state (ST_CHANGED) */
+  uint64_t gap_ms;       /* restore: time since the domain was last known
+                            present (credited or not); 0 when the clock
+                            changed (unknown) */
+} st_result_t;
+
+/* Read-only view of one domain, valid until the next call that changes the
+ * tracker. */
+typedef struct {
+  const char *uuid;
+  const char *name;
+  int id; /* libvirt id, -1 when not running */
+  int state, reason;
+  bool present;       /* seen by the last poll or a later event */
+  uint32_t seen_mask; /* bit s set: state s has been entered */
+  uint64_t total_ms[ST_STATE_COUNT]; /* including the current stint to now */
+  uint64_t sum_ms;                   /* sum of total_ms */
+  uint64_t uptime_ms; /* since last entering running; 0 when not running
+                         or not present */
+} st_view_t;
+
+/* Returns NULL on allocation failure. */
+state_tracker_t *state_tracker_create(void);
+/* Accepts NULL. */
+void state_tracker_destroy(state_tracker_t *st);
+
+/* An event: the domain entered `state` at `now_ms`. `name` is copied (NULL
+ * keeps the known name); an `id` below 0 is stored as -1.
+ * Returns 0 and fills *ret (may be NULL), or -EINVAL for a bad uuid/state,
+ * -ENOMEM. An event timed before the domain's last transition is clamped to
+ * it (durations never decrease).
+ * A gone domain (see _sweep) that is observed again is present again and
+ * starts a new stint at the observation; its totals continue. */
+int state_tracker_event(state_tracker_t *st, const char *uuid, const char *name,
+                        int id, int state, int reason, uint64_t now_ms,
+                        st_result_t *ret);
+
+/* A poll issued at `poll_ms` saw `state`. Marks the domain present in the
+ * poll cycle `poll_ms`. If the domain's last transition is later than
+ * poll_ms, only name and presence are updated (ST_NONE): the id, like the
+ * state, may be older than the transition. Otherwise a different state is a
+ * transition at poll_ms. Returns as _event. */
+int state_tracker_poll(state_tracker_t *st, const char *uuid, const char *name,
+                       int id, int state, int reason, uint64_t poll_ms,
+                       st_result_t *ret);
+
+/* Ends a complete poll cycle issued at poll_ms: a domain not polled in it
+ * (and with no event since poll_ms) is gone: its stint is closed at now_ms
+ * (time while gone counts to no state) and it is no longer present. A domain
+ * gone for more than forget_after_ms is dropped. Returns the number dropped. */
+size_t state_tracker_sweep(state_tracker_t *st, uint64_t poll_ms,
+                           uint64_t now_ms, uint64_t forget_after_ms);
+
+/* Calls fn for every domain (present or not) with a view at now_ms. Stops
+ * and returns fn's value if it is non-zero; 0 otherwise. */
+typedef int (*st_visit_fn)(const st_view_t *view, void *user_data);
+int state_tracker_foreach(const state_tracker_t *st, uint64_t now_ms,
+                          st_visit_fn fn, void *user_data);
+
+/* Number of domains held (present, gone or restored-pending). */
+size_t state_tracker_count(const state_tracker_t *st);
+
+/* ---- persistence (see state_store.h for the file) ---- */
+
+/* One domain as saved. */
+typedef struct {
+  char uuid[ST_UUID_LEN + 1];
+  char *name; /* owned by the record set */
+  int id, state, reason;
+  uint32_t seen_mask;
+  uint64_t total_ms[ST_STATE_COUNT]; /* including the stint up to saved_ms */
+  uint64_t entered_ms;               /* when the current state was entered */
+  uint64_t running_since_ms;         /* valid when state is running */
+  bool present;
+  uint64_t gone_since_ms; /* valid when !present */
+} st_record_t;
+
+typedef struct {
+  char boot_id[ST_UUID_LEN + 1]; /* the clock's epoch: /proc boot_id */
+  uint64_t saved_ms;             /* clock at save time */
+  size_t count;
+  st_record_t *records;
+} st_snapshot_t;
+
+/* Fills a new snapshot of every domain at now_ms (boot_id copied; NULL
+ * gives "", which state_store_write refuses), sorted by uuid. Free it with
+ * st_snapshot_free. 0 or -ENOMEM.
+ * A domain still pending from state_tracker_import is exported with its
+ * saved record unchanged except that it is not present and gone_since_ms is
+ * when it was last known present (on the current clock): it was not seen
+ * since, so a later restore neither credits it nor restarts its
+ * forget_after_ms. */
+int state_tracker_export(const state_tracker_t *st, const char *boot_id,
+                         uint64_t now_ms, st_snapshot_t **ret);
+void st_snapshot_free(st_snapshot_t *snap); /* accepts NULL */
+
+/* Loads a snapshot into an empty tracker at now_ms. `same_clock` says
+ * whether snap->saved_ms and the records' times are on the caller's current
+ * clock (same boot_id). Each domain is held "pending" (not present, not
+ * dispatched, still exported) until its first observation, which reports
+ * the restore outcome in st_result_t.restore:
+ *   CREDITED when same_clock, the record was present when saved, and the
+ *   observed id and state equal the saved ones (the gap now - saved_ms is
+ *   added to that state and the stint and uptime continue); NOT_CREDITED
+ *   otherwise (totals kept, a new stint starts at the observation).
+ * That first observation is ST_CHANGED (old_state the saved state,
+ * old_stint_ms 0) when the state differs from the saved one, else ST_NONE.
+ * A pending domain is forgotten forget_after_ms after it was last present
+ * (its gone_since_ms, or saved_ms, when same_clock; now_ms otherwise).
+ * Returns 0, -EBUSY if the tracker is not empty, -EINVAL for a bad record,
+ * -ENOMEM. */
+int state_tracker_import(state_tracker_t *st, const st_snapshot_t *snap,
+                         bool same_clock, uint64_t now_ms);
+
+#endif

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs what building and testing virt_inspector needs on Debian 12, and
+# prepares what a private libvirtd needs. Idempotent; needs root.
+set -eu
+PKGS="autoconf automake libtool pkg-config make gcc clang libclang-rt-14-dev
+  check valgrind collectd-core collectd-utils collectd-dev
+  libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+    missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "install-deps: installing:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+# libvirtd's qemu driver refuses to start without its user, even when our
+# private qemu.conf says user = "root" (Debian's libvirt-daemon-system would
+# create them; we do not install it, so nothing starts a system libvirtd).
+getent group kvm >/dev/null || groupadd --system kvm
+getent passwd libvirt-qemu >/dev/null ||
+  useradd --system --no-create-home --user-group -s /usr/sbin/nologin libvirt-qemu
+mkdir -p /run/libvirt /var/lib/libvirt /var/cache/libvirt /etc/libvirt
+echo "install-deps: ready"
