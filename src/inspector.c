@@ -47,7 +47,9 @@ static void set_error(inspector_t *ins, const char *what) {
  * interval. The handler is process-wide; it only stops that printing:
  * virGetLastError still works for every libvirt user in the process. */
 static pthread_once_t error_func_once = PTHREAD_ONCE_INIT;
-static void silence_default_errors(void) { virSetErrorFunc(NULL, silent_error); }
+static void silence_default_errors(void) {
+  virSetErrorFunc(NULL, silent_error);
+}
 
 inspector_t *inspector_create(const char *uri, bool read_only) {
   pthread_once(&error_func_once, silence_default_errors);

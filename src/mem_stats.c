@@ -5,9 +5,9 @@
 
 /* Sizes reported in KiB; the others are counts or times. */
 static const bool tag_is_kib[MS_TAG_COUNT] = {
-    [MS_SWAP_IN] = true, [MS_SWAP_OUT] = true,    [MS_UNUSED] = true,
-    [MS_AVAILABLE] = true, [MS_ACTUAL] = true,    [MS_RSS] = true,
-    [MS_USABLE] = true,  [MS_DISK_CACHES] = true,
+    [MS_SWAP_IN] = true,   [MS_SWAP_OUT] = true,    [MS_UNUSED] = true,
+    [MS_AVAILABLE] = true, [MS_ACTUAL] = true,      [MS_RSS] = true,
+    [MS_USABLE] = true,    [MS_DISK_CACHES] = true,
 };
 
 static const struct {

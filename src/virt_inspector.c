@@ -36,12 +36,13 @@ static domain_filter_t *conf_filter;
 static field_format_t conf_host_format = FORMAT_HOSTNAME;
 static field_format_t conf_instance_format = FORMAT_NAME;
 static ms_formula_t conf_formula = MS_USED_UNUSED;
-static int conf_stats_period; /* MemoryStatsPeriod, 0: never touch guests */
-static bool conf_events = true;        /* LifecycleEvents */
-static bool conf_notifications = true; /* Notifications */
-static char *conf_state_file;          /* StateFile */
-static uint64_t conf_save_interval_ms = 60 * 1000;          /* StateSaveInterval */
-static uint64_t conf_forget_after_ms = 7 * 24 * 3600 * 1000ULL; /* ForgetAfter */
+static int conf_stats_period;   /* MemoryStatsPeriod, 0: never touch guests */
+static bool conf_events = true; /* LifecycleEvents */
+static bool conf_notifications = true;             /* Notifications */
+static char *conf_state_file;                      /* StateFile */
+static uint64_t conf_save_interval_ms = 60 * 1000; /* StateSaveInterval */
+static uint64_t conf_forget_after_ms =
+    7 * 24 * 3600 * 1000ULL; /* ForgetAfter */
 
 /* ---- runtime ---- */
 static inspector_t *inspector;
@@ -54,6 +55,7 @@ static c_complain_t save_complaint = C_COMPLAIN_INIT_STATIC;
 /* The tracker is shared by the read thread and the event thread. */
 static pthread_mutex_t tracker_lock = PTHREAD_MUTEX_INITIALIZER;
 static state_tracker_t *tracker;
+static uint64_t tracker_floor_ms; /* time of the last dispatched view */
 static char boot_id[ST_UUID_LEN + 1];
 static bool saving_enabled;
 static uint64_t last_save_ms;
@@ -62,12 +64,12 @@ static uint64_t last_save_ms;
 typedef struct domain_entry {
   struct domain_entry *next;
   char uuid[VIR_UUID_STRING_BUFLEN];
-  int id;              /* libvirt id when last seen: a change is a restart */
-  bool balloon_known;  /* balloon read from the XML for this id */
+  int id;             /* libvirt id when last seen: a change is a restart */
+  bool balloon_known; /* balloon read from the XML for this id */
   domain_balloon_t balloon;
   bool period_set_tried;
   ms_staleness_t staleness;
-  int logged_status;   /* ms_used_status_t last logged, -1: none */
+  int logged_status; /* ms_used_status_t last logged, -1: none */
   bool logged_fallback;
   unsigned generation; /* read cycle that last saw it */
 } domain_entry_t;
@@ -115,8 +117,8 @@ static int domain_table_grow(void) {
 
 static domain_entry_t *domain_entry_get(const char *uuid) {
   if (domain_bucket_count > 0) {
-    for (domain_entry_t *e = domain_buckets[uuid_hash(uuid) %
-                                            domain_bucket_count];
+    for (domain_entry_t *e =
+             domain_buckets[uuid_hash(uuid) % domain_bucket_count];
          e != NULL; e = e->next)
       if (strcmp(e->uuid, uuid) == 0)
         return e;
@@ -162,8 +164,8 @@ static void domain_table_sweep(bool drop_all) {
 /* ---- dispatch ---- */
 
 static void submit(const char *host, const char *plugin_instance,
-                   const char *type, const char *type_instance,
-                   value_t *values, size_t values_len) {
+                   const char *type, const char *type_instance, value_t *values,
+                   size_t values_len) {
   value_list_t vl = VALUE_LIST_INIT;
   vl.values = values;
   vl.values_len = values_len;
@@ -211,9 +213,12 @@ static const struct {
   ms_tag_t tag;
   const char *type_instance;
 } memory_figures[] = {
-    {MS_AVAILABLE, "available"}, {MS_UNUSED, "unused"},
-    {MS_USABLE, "usable"},       {MS_ACTUAL, "actual_balloon"},
-    {MS_RSS, "rss"},             {MS_DISK_CACHES, "disk_caches"},
+    {MS_AVAILABLE, "available"},
+    {MS_UNUSED, "unused"},
+    {MS_USABLE, "usable"},
+    {MS_ACTUAL, "actual_balloon"},
+    {MS_RSS, "rss"},
+    {MS_DISK_CACHES, "disk_caches"},
 };
 
 static void submit_memory(const domain_fields_t *f, const ms_figures_t *fig) {
@@ -226,8 +231,7 @@ static void submit_memory(const domain_fields_t *f, const ms_figures_t *fig) {
   if (fig->used_status == MS_USED_OK) {
     submit_gauge(f->host_or_null, f->instance, "memory", "used",
                  (gauge_t)fig->used);
-    submit_gauge(f->host_or_null, f->instance, "percent", "used",
-                 fig->percent);
+    submit_gauge(f->host_or_null, f->instance, "percent", "used", fig->percent);
   }
   uint32_t swap = (1u << MS_SWAP_IN) | (1u << MS_SWAP_OUT);
   if ((fig->present & swap) == swap) {
@@ -293,8 +297,7 @@ static void report_observation(const char *name, const char *uuid,
     INFO(PLUGIN_NAME " plugin: domain \"%s\": the %.1f s since the last "
                      "save are credited to %s (same libvirt id and state).",
          name, (double)r->gap_ms / 1000.0,
-         st_state_name(r->change == ST_CHANGED ? r->old_state
-                                               : r->new_state));
+         st_state_name(r->change == ST_CHANGED ? r->old_state : r->new_state));
   else if (r->restore == ST_RESTORE_NOT_CREDITED)
     INFO(PLUGIN_NAME " plugin: domain \"%s\": the %.1f s since the last "
                      "save are credited to no state: continuity is not "
@@ -314,6 +317,10 @@ static void on_lifecycle_event(const char *name, const char *uuid, int id,
     return;
   st_result_t r;
   pthread_mutex_lock(&tracker_lock);
+  /* Values were dispatched up to tracker_floor_ms: an event timed before
+   * that but applied after would make a dispatched total go down. */
+  if (t < tracker_floor_ms)
+    t = tracker_floor_ms;
   int rc = state_tracker_event(tracker, uuid, name, id, state, reason, t, &r);
   pthread_mutex_unlock(&tracker_lock);
   if (rc == 0)
@@ -362,6 +369,8 @@ static void save_state(uint64_t now) {
   st_snapshot_t *snap = NULL;
   pthread_mutex_lock(&tracker_lock);
   int rc = state_tracker_export(tracker, boot_id, now, &snap);
+  if (tracker_floor_ms < now)
+    tracker_floor_ms = now;
   pthread_mutex_unlock(&tracker_lock);
   if (rc == 0)
     rc = state_store_write(conf_state_file, snap);
@@ -406,8 +415,9 @@ static void load_state(void) {
             conf_state_file,
             rc == -EINVAL ? "corrupt or truncated"
                           : "from a newer version of this plugin",
-            qrc == 0 ? "moved aside to .corrupt" : "it could not be moved "
-                                                   "aside");
+            qrc == 0 ? "moved aside to .corrupt"
+                     : "it could not be moved "
+                       "aside");
     if (qrc != 0) {
       WARNING(PLUGIN_NAME " plugin: not saving state to \"%s\", so as "
                           "not to overwrite it.",
@@ -440,8 +450,8 @@ static void learn_balloon(domain_entry_t *e, const inspector_domain_t *d) {
   e->id = d->id;
   e->period_set_tried = false;
   memset(&e->staleness, 0, sizeof(e->staleness));
-  e->balloon_known = inspector_domain_balloon(inspector, d->handle,
-                                              &e->balloon) == 0;
+  e->balloon_known =
+      inspector_domain_balloon(inspector, d->handle, &e->balloon) == 0;
   if (!e->balloon_known) {
     INFO(PLUGIN_NAME " plugin: domain \"%s\": %s; its stats period is "
                      "unknown, so staleness is not judged.",
@@ -520,8 +530,8 @@ static int read_domain(const inspector_domain_t *d, void *user_data) {
     report_observation(d->name, d->uuid, &r);
 
   bool running = d->state == VIR_DOMAIN_RUNNING;
-  bool active = d->state != VIR_DOMAIN_SHUTOFF &&
-                d->state != VIR_DOMAIN_NOSTATE;
+  bool active =
+      d->state != VIR_DOMAIN_SHUTOFF && d->state != VIR_DOMAIN_NOSTATE;
   if (running) {
     learn_balloon(e, d);
     maybe_set_stats_period(e, d);
@@ -620,6 +630,7 @@ static int vi_read(void) {
   if (swept)
     state_tracker_sweep(tracker, ctx.now_ms, now, conf_forget_after_ms);
   state_tracker_foreach(tracker, now, submit_states_cb, NULL);
+  tracker_floor_ms = now;
   pthread_mutex_unlock(&tracker_lock);
   if (now - last_save_ms >= conf_save_interval_ms)
     save_state(now);
@@ -657,8 +668,7 @@ static void value_text(const oconfig_item_t *ci, char *buf, size_t size) {
 static int config_error(const oconfig_item_t *ci, const char *why) {
   char value[256];
   value_text(ci, value, sizeof(value));
-  ERROR(PLUGIN_NAME " plugin: option \"%s\" \"%s\": %s", ci->key, value,
-        why);
+  ERROR(PLUGIN_NAME " plugin: option \"%s\" \"%s\": %s", ci->key, value, why);
   return -1;
 }
 
@@ -727,8 +737,7 @@ static int config_option(const oconfig_item_t *ci) {
   }
   if (strcasecmp(ci->key, "MemoryStatsPeriod") == 0) {
     if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_NUMBER ||
-        ci->values[0].value.number < 0 ||
-        ci->values[0].value.number > 86400 ||
+        ci->values[0].value.number < 0 || ci->values[0].value.number > 86400 ||
         ci->values[0].value.number != (int)ci->values[0].value.number)
       return config_error(ci, "expected whole seconds from 0 to 86400");
     conf_stats_period = (int)ci->values[0].value.number;
@@ -809,8 +818,7 @@ static int vi_init(void) {
     /* Without it a saved clock cannot be trusted: never credit gaps. */
     WARNING(PLUGIN_NAME " plugin: cannot read the boot id; time while "
                         "collectd is down will not be credited.");
-    sstrncpy(boot_id, "00000000-0000-0000-0000-000000000000",
-             sizeof(boot_id));
+    sstrncpy(boot_id, "00000000-0000-0000-0000-000000000000", sizeof(boot_id));
   }
   load_state();
   last_save_ms = now_ms();

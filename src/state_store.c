@@ -1,0 +1,580 @@
+/* state_store.c: the state file (see state_store.h for the format). */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include "state_store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STORE_MAGIC "virt_inspector-state"
+#define STORE_LINE_MAX 8192 /* bytes, without the '\n' */
+#define STORE_FILE_MAX ((size_t)256 * 1024 * 1024)
+/* Fields of a domain line before the name. */
+#define STORE_DOMAIN_FIELDS (9 + ST_STATE_COUNT)
+
+/* ---- shared validation ---- */
+
+static bool valid_uuid(const char *s, size_t n) {
+  if (n != ST_UUID_LEN)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-')
+        return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+static bool valid_record(const st_record_t *r) {
+  return valid_uuid(r->uuid, strnlen(r->uuid, sizeof(r->uuid))) &&
+         r->id >= -1 && r->state >= 0 && r->state < ST_STATE_COUNT &&
+         (r->seen_mask >> ST_STATE_COUNT) == 0 &&
+         (r->name == NULL || strlen(r->name) <= ST_NAME_MAX);
+}
+
+static int cmp_record(const void *a, const void *b) {
+  const st_record_t *const *ra = a;
+  const st_record_t *const *rb = b;
+  return memcmp((*ra)->uuid, (*rb)->uuid, ST_UUID_LEN);
+}
+
+/* 0 when no two records share a uuid, -EINVAL if some do, or -ENOMEM.
+ * O(n log n). */
+static int check_unique(const st_record_t *records, size_t count) {
+  if (count < 2)
+    return 0;
+  const st_record_t **sorted = calloc(count, sizeof(*sorted));
+  if (sorted == NULL)
+    return -ENOMEM;
+  for (size_t i = 0; i < count; i++)
+    sorted[i] = &records[i];
+  qsort(sorted, count, sizeof(*sorted), cmp_record);
+  int status = 0;
+  for (size_t i = 1; i < count; i++) {
+    if (memcmp(sorted[i - 1]->uuid, sorted[i]->uuid, ST_UUID_LEN) == 0) {
+      status = -EINVAL;
+      break;
+    }
+  }
+  free(sorted);
+  return status;
+}
+
+/* ---- writing ---- */
+
+typedef struct {
+  char *buf;
+  size_t len, cap;
+} sbuf_t;
+
+static int sb_reserve(sbuf_t *sb, size_t n) {
+  if (sb->cap - sb->len > n)
+    return 0;
+  size_t cap = (sb->cap > 0) ? sb->cap : 4096;
+  while (cap - sb->len <= n) {
+    if (cap > SIZE_MAX / 2)
+      return -ENOMEM;
+    cap *= 2;
+  }
+  char *buf = realloc(sb->buf, cap);
+  if (buf == NULL)
+    return -ENOMEM;
+  sb->buf = buf;
+  sb->cap = cap;
+  return 0;
+}
+
+/* Appends a printf-style line of at most STORE_LINE_MAX + 1 bytes. */
+__attribute__((format(printf, 2, 3))) static int
+sb_printf(sbuf_t *sb, const char *fmt, ...) {
+  if (sb_reserve(sb, STORE_LINE_MAX + 2) != 0)
+    return -ENOMEM;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(sb->buf + sb->len, sb->cap - sb->len, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= sb->cap - sb->len)
+    return -EINVAL;
+  sb->len += (size_t)n;
+  return 0;
+}
+
+static int sb_name(sbuf_t *sb, const char *name) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t n = strlen(name);
+  if (sb_reserve(sb, 3 * n + 1) != 0)
+    return -ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)name[i];
+    if (c < 0x21 || c > 0x7e || c == '%') {
+      sb->buf[sb->len++] = '%';
+      sb->buf[sb->len++] = hex[c >> 4];
+      sb->buf[sb->len++] = hex[c & 0x0f];
+    } else {
+      sb->buf[sb->len++] = (char)c;
+    }
+  }
+  sb->buf[sb->len++] = '\n';
+  return 0;
+}
+
+static int format_snapshot(const st_snapshot_t *snap, sbuf_t *sb) {
+  if (!valid_uuid(snap->boot_id, strnlen(snap->boot_id, sizeof(snap->boot_id))))
+    return -EINVAL;
+  if (snap->count > 0 && snap->records == NULL)
+    return -EINVAL;
+  for (size_t i = 0; i < snap->count; i++)
+    if (!valid_record(&snap->records[i]))
+      return -EINVAL;
+  int status = check_unique(snap->records, snap->count);
+  if (status != 0)
+    return status;
+
+  status =
+      sb_printf(sb, "%s %d\nboot_id %s\nsaved_ms %" PRIu64 "\n", STORE_MAGIC,
+                STATE_STORE_VERSION, snap->boot_id, snap->saved_ms);
+  for (size_t i = 0; i < snap->count && status == 0; i++) {
+    const st_record_t *r = &snap->records[i];
+    status = sb_printf(
+        sb,
+        "domain %s %d %d %d %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu32
+        " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+        " %" PRIu64 " %" PRIu64 " ",
+        r->uuid, r->id, r->state, r->reason, r->present ? 1 : 0, r->entered_ms,
+        r->running_since_ms, r->gone_since_ms, r->seen_mask, r->total_ms[0],
+        r->total_ms[1], r->total_ms[2], r->total_ms[3], r->total_ms[4],
+        r->total_ms[5], r->total_ms[6], r->total_ms[7]);
+    if (status == 0)
+      status = sb_name(sb, (r->name != NULL) ? r->name : "");
+  }
+  if (status == 0)
+    status = sb_printf(sb, "end %zu\n", snap->count);
+  return status;
+}
+
+static int write_all(int fd, const char *buf, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, buf, len);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return -errno;
+    }
+    buf += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+static char *path_with(const char *path, const char *suffix) {
+  size_t a = strlen(path), b = strlen(suffix);
+  char *s = malloc(a + b + 1);
+  if (s == NULL)
+    return NULL;
+  memcpy(s, path, a);
+  memcpy(s + a, suffix, b + 1);
+  return s;
+}
+
+/* fsync(2)s the directory holding path, so a rename in it is durable. */
+static int fsync_dir(const char *path) {
+  const char *slash = strrchr(path, '/');
+  char *dir;
+  if (slash == NULL)
+    dir = strdup(".");
+  else if (slash == path)
+    dir = strdup("/");
+  else
+    dir = strndup(path, (size_t)(slash - path));
+  if (dir == NULL)
+    return -ENOMEM;
+
+  int status = 0;
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    status = -errno;
+  } else {
+    if (fsync(fd) != 0)
+      status = -errno;
+    close(fd);
+  }
+  free(dir);
+  return status;
+}
+
+int state_store_write(const char *path, const st_snapshot_t *snap) {
+  if (path == NULL || snap == NULL)
+    return -EINVAL;
+
+  sbuf_t sb = {0};
+  char *tmp = NULL;
+  int fd = -1;
+  int status = format_snapshot(snap, &sb);
+  if (status != 0)
+    goto cleanup;
+
+  status = -ENOMEM;
+  tmp = path_with(path, ".tmp");
+  if (tmp == NULL)
+    goto cleanup;
+
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    status = -errno;
+    goto cleanup;
+  }
+  /* A left-over PATH.tmp keeps its mode through O_TRUNC, and the umask may
+   * have cut ours: set it. */
+  if (fchmod(fd, 0600) != 0) {
+    status = -errno;
+    goto fail;
+  }
+  status = write_all(fd, sb.buf, sb.len);
+  if (status != 0)
+    goto fail;
+  if (fsync(fd) != 0) {
+    status = -errno;
+    goto fail;
+  }
+  int rc = close(fd);
+  fd = -1;
+  if (rc != 0 || rename(tmp, path) != 0) {
+    status = -errno;
+    goto fail;
+  }
+  status = fsync_dir(path);
+  goto cleanup;
+
+fail:
+  unlink(tmp);
+cleanup:
+  if (fd >= 0)
+    close(fd);
+  free(tmp);
+  free(sb.buf);
+  return status;
+}
+
+/* ---- parsing ---- */
+
+typedef struct {
+  const char *p;
+  size_t n;
+} span_t;
+
+/* The next '\n'-terminated line at *pos, without the '\n'. -EINVAL when the
+ * line has no '\n' (truncated) or is longer than STORE_LINE_MAX. */
+static int next_line(const char *buf, size_t len, size_t *pos, span_t *ret) {
+  size_t rest = len - *pos;
+  size_t lim = (rest < STORE_LINE_MAX + 1) ? rest : STORE_LINE_MAX + 1;
+  const char *nl = (lim > 0) ? memchr(buf + *pos, '\n', lim) : NULL;
+  if (nl == NULL)
+    return -EINVAL;
+  ret->p = buf + *pos;
+  ret->n = (size_t)(nl - ret->p);
+  *pos += ret->n + 1;
+  return 0;
+}
+
+/* Splits the field before the next ' ' off *line. false if there is none. */
+static bool field(span_t *line, span_t *ret) {
+  const char *sp = (line->n > 0) ? memchr(line->p, ' ', line->n) : NULL;
+  if (sp == NULL)
+    return false;
+  ret->p = line->p;
+  ret->n = (size_t)(sp - line->p);
+  line->p = sp + 1;
+  line->n -= ret->n + 1;
+  return true;
+}
+
+static bool span_is(span_t s, const char *word) {
+  return s.n == strlen(word) && memcmp(s.p, word, s.n) == 0;
+}
+
+/* Decimal, no sign, no leading zero, no overflow. */
+static bool parse_u64(span_t s, uint64_t *ret) {
+  if (s.n == 0 || s.n > 20 || (s.n > 1 && s.p[0] == '0'))
+    return false;
+  uint64_t v = 0;
+  for (size_t i = 0; i < s.n; i++) {
+    if (s.p[i] < '0' || s.p[i] > '9')
+      return false;
+    unsigned d = (unsigned)(s.p[i] - '0');
+    if (v > (UINT64_MAX - d) / 10)
+      return false;
+    v = v * 10 + d;
+  }
+  *ret = v;
+  return true;
+}
+
+/* As parse_u64 with an optional '-' ("-0" refused), within [min, max]. */
+static bool parse_int(span_t s, int min, int max, int *ret) {
+  bool neg = s.n > 0 && s.p[0] == '-';
+  if (neg) {
+    s.p++;
+    s.n--;
+  }
+  uint64_t u;
+  if (!parse_u64(s, &u))
+    return false;
+  int64_t v;
+  if (neg) {
+    if (u == 0 || u > (uint64_t)INT_MAX + 1)
+      return false;
+    v = -(int64_t)u;
+  } else {
+    if (u > INT_MAX)
+      return false;
+    v = (int64_t)u;
+  }
+  if (v < min || v > max)
+    return false;
+  *ret = (int)v;
+  return true;
+}
+
+static int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* Percent-decodes a name. -EINVAL for a raw byte outside 0x21..0x7e, a bad
+ * escape, %00, or more than ST_NAME_MAX decoded bytes. */
+static int decode_name(span_t s, char **ret) {
+  char *out = malloc(s.n + 1);
+  if (out == NULL)
+    return -ENOMEM;
+  size_t o = 0;
+  for (size_t i = 0; i < s.n;) {
+    unsigned char c = (unsigned char)s.p[i];
+    if (c == '%') {
+      int hi = (s.n - i >= 3) ? hex_value(s.p[i + 1]) : -1;
+      int lo = (s.n - i >= 3) ? hex_value(s.p[i + 2]) : -1;
+      if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+        goto bad;
+      c = (unsigned char)(hi * 16 + lo);
+      i += 3;
+    } else if (c < 0x21 || c > 0x7e) {
+      goto bad;
+    } else {
+      i++;
+    }
+    if (o == ST_NAME_MAX)
+      goto bad;
+    out[o++] = (char)c;
+  }
+  out[o] = '\0';
+  *ret = out;
+  return 0;
+
+bad:
+  free(out);
+  return -EINVAL;
+}
+
+/* Parses the fields of a domain line after "domain ". */
+static int parse_domain(span_t line, st_record_t *r) {
+  span_t f[STORE_DOMAIN_FIELDS];
+  for (size_t i = 0; i < STORE_DOMAIN_FIELDS; i++)
+    if (!field(&line, &f[i]))
+      return -EINVAL;
+
+  uint64_t state, present, seen_mask;
+  if (!valid_uuid(f[0].p, f[0].n) || !parse_int(f[1], -1, INT_MAX, &r->id) ||
+      !parse_u64(f[2], &state) || state >= ST_STATE_COUNT ||
+      !parse_int(f[3], INT_MIN, INT_MAX, &r->reason) ||
+      !parse_u64(f[4], &present) || present > 1 ||
+      !parse_u64(f[5], &r->entered_ms) ||
+      !parse_u64(f[6], &r->running_since_ms) ||
+      !parse_u64(f[7], &r->gone_since_ms) || !parse_u64(f[8], &seen_mask) ||
+      (seen_mask >> ST_STATE_COUNT) != 0)
+    return -EINVAL;
+  for (size_t s = 0; s < ST_STATE_COUNT; s++)
+    if (!parse_u64(f[9 + s], &r->total_ms[s]))
+      return -EINVAL;
+
+  memcpy(r->uuid, f[0].p, ST_UUID_LEN);
+  r->uuid[ST_UUID_LEN] = '\0';
+  r->state = (int)state;
+  r->present = present == 1;
+  r->seen_mask = (uint32_t)seen_mask;
+  return decode_name(line, &r->name);
+}
+
+/* The magic line: -EPROTONOSUPPORT for a newer version. */
+static int parse_magic(span_t line) {
+  span_t kw;
+  uint64_t version;
+  if (!field(&line, &kw) || !span_is(kw, STORE_MAGIC) ||
+      !parse_u64(line, &version) || version == 0)
+    return -EINVAL;
+  if (version > STATE_STORE_VERSION)
+    return -EPROTONOSUPPORT;
+  return 0;
+}
+
+int state_store_parse(const char *buf, size_t len, st_snapshot_t **ret) {
+  if (ret == NULL || (buf == NULL && len > 0))
+    return -EINVAL;
+
+  size_t pos = 0;
+  span_t line, kw;
+  int status = next_line(buf, len, &pos, &line);
+  if (status != 0)
+    return status;
+  status = parse_magic(line);
+  if (status != 0)
+    return status;
+
+  st_snapshot_t *snap = calloc(1, sizeof(*snap));
+  if (snap == NULL)
+    return -ENOMEM;
+  size_t cap = 0;
+
+  status = -EINVAL;
+  if (next_line(buf, len, &pos, &line) != 0 || !field(&line, &kw) ||
+      !span_is(kw, "boot_id") || !valid_uuid(line.p, line.n))
+    goto fail;
+  memcpy(snap->boot_id, line.p, ST_UUID_LEN);
+  snap->boot_id[ST_UUID_LEN] = '\0';
+
+  if (next_line(buf, len, &pos, &line) != 0 || !field(&line, &kw) ||
+      !span_is(kw, "saved_ms") || !parse_u64(line, &snap->saved_ms))
+    goto fail;
+
+  for (;;) {
+    if (next_line(buf, len, &pos, &line) != 0 || !field(&line, &kw))
+      goto fail;
+    if (span_is(kw, "end"))
+      break;
+    if (!span_is(kw, "domain"))
+      goto fail;
+    if (snap->count == cap) {
+      size_t n = (cap > 0) ? cap * 2 : 16;
+      st_record_t *r = (n <= SIZE_MAX / sizeof(*r))
+                           ? realloc(snap->records, n * sizeof(*r))
+                           : NULL;
+      if (r == NULL) {
+        status = -ENOMEM;
+        goto fail;
+      }
+      snap->records = r;
+      cap = n;
+    }
+    st_record_t *r = &snap->records[snap->count];
+    *r = (st_record_t){0};
+    status = parse_domain(line, r);
+    if (status != 0)
+      goto fail; /* r->name is still NULL */
+    snap->count++;
+    status = -EINVAL;
+  }
+
+  uint64_t n;
+  if (!parse_u64(line, &n) || n != snap->count || pos != len)
+    goto fail;
+  status = check_unique(snap->records, snap->count);
+  if (status != 0)
+    goto fail;
+
+  *ret = snap;
+  return 0;
+
+fail:
+  st_snapshot_free(snap);
+  return status;
+}
+
+int state_store_read(const char *path, st_snapshot_t **ret) {
+  if (path == NULL || ret == NULL)
+    return -EINVAL;
+
+  /* O_NONBLOCK: a FIFO in the way must not hang the caller. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    return -errno;
+
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  int status;
+  struct stat sb;
+  if (fstat(fd, &sb) != 0) {
+    status = -errno;
+    goto cleanup;
+  }
+  if (!S_ISREG(sb.st_mode)) {
+    status = -EINVAL;
+    goto cleanup;
+  }
+  /* Read to EOF rather than trust st_size, bounded. */
+  for (;;) {
+    if (len == cap) {
+      if (cap > STORE_FILE_MAX) {
+        status = -EFBIG;
+        goto cleanup;
+      }
+      size_t n = (cap > 0) ? cap * 2 : 65536;
+      char *b = realloc(buf, n);
+      if (b == NULL) {
+        status = -ENOMEM;
+        goto cleanup;
+      }
+      buf = b;
+      cap = n;
+    }
+    ssize_t n = read(fd, buf + len, cap - len);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      status = -errno;
+      goto cleanup;
+    }
+    if (n == 0)
+      break;
+    len += (size_t)n;
+  }
+  status = (len > STORE_FILE_MAX) ? -EFBIG : state_store_parse(buf, len, ret);
+
+cleanup:
+  close(fd);
+  free(buf);
+  return status;
+}
+
+int state_store_quarantine(const char *path) {
+  if (path == NULL)
+    return -EINVAL;
+  char *corrupt = path_with(path, ".corrupt");
+  if (corrupt == NULL)
+    return -ENOMEM;
+  int status = 0;
+  if (rename(path, corrupt) != 0)
+    status = -errno;
+  else
+    (void)fsync_dir(path); /* the move is done; durability is best effort */
+  free(corrupt);
+  return status;
+}

@@ -1,0 +1,548 @@
+/* state_tracker.c: per-domain state machine and duration accounting.
+ *
+ * Domains live in a chained hash table keyed by uuid (O(1) lookups; a few
+ * hundred bytes per domain). Per domain, total_ms[] holds the time credited
+ * up to mark_ms; while the domain is present its current state accrues from
+ * mark_ms on, so a view adds now - mark_ms. Invariant for a present domain:
+ * entered_ms <= mark_ms. Every time that would go backwards is clamped to
+ * mark_ms, so totals never decrease.
+ */
+#include "state_tracker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ST_BUCKETS_MIN 64
+
+struct st_domain {
+  struct st_domain *next; /* hash chain */
+  char uuid[ST_UUID_LEN + 1];
+  char *name; /* NULL: never named */
+  int id, state, reason;
+  bool present;
+  bool pending;       /* restored by _import, not observed yet */
+  bool same_clock;    /* pending: the saved times are on our clock */
+  bool saved_present; /* pending: the record was present when saved */
+  uint32_t seen_mask;
+  uint64_t total_ms[ST_STATE_COUNT]; /* credited up to mark_ms */
+  uint64_t entered_ms;               /* last transition */
+  uint64_t mark_ms;                  /* credited up to here */
+  uint64_t running_since_ms;         /* valid when state is running */
+  uint64_t gone_since_ms;            /* when !present: last known present */
+  uint64_t seen_ms;                  /* latest poll or event that saw it */
+};
+
+struct state_tracker {
+  struct st_domain **buckets;
+  size_t nbuckets; /* a power of two */
+  size_t count;
+};
+
+static const char *const state_names[ST_STATE_COUNT] = {
+    "nostate",  "running", "blocked", "paused",
+    "shutdown", "shutoff", "crashed", "pmsuspended",
+};
+
+const char *st_state_name(int state) {
+  if (state < 0 || state >= ST_STATE_COUNT)
+    return "unknown";
+  return state_names[state];
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b) {
+  return (a > UINT64_MAX - b) ? UINT64_MAX : a + b;
+}
+
+static uint64_t sat_sub(uint64_t a, uint64_t b) { return (a > b) ? a - b : 0; }
+
+static uint64_t max_u64(uint64_t a, uint64_t b) { return (a > b) ? a : b; }
+
+static uint64_t min_u64(uint64_t a, uint64_t b) { return (a < b) ? a : b; }
+
+static bool valid_state(int state) {
+  return state >= 0 && state < ST_STATE_COUNT;
+}
+
+/* Lower-case 8-4-4-4-12, as virDomainGetUUIDString prints it. */
+static bool valid_uuid(const char *uuid) {
+  if (uuid == NULL)
+    return false;
+  for (size_t i = 0; i < ST_UUID_LEN; i++) {
+    char c = uuid[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-')
+        return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false; /* also stops at an early NUL */
+    }
+  }
+  return uuid[ST_UUID_LEN] == '\0';
+}
+
+/* FNV-1a; uuids are random enough for it. */
+static size_t hash_uuid(const char *uuid) {
+  uint64_t h = 14695981039346656037ULL;
+  for (size_t i = 0; i < ST_UUID_LEN; i++) {
+    h ^= (unsigned char)uuid[i];
+    h *= 1099511628211ULL;
+  }
+  return (size_t)(h ^ (h >> 32));
+}
+
+static struct st_domain *lookup(const state_tracker_t *st, const char *uuid) {
+  struct st_domain *d = st->buckets[hash_uuid(uuid) & (st->nbuckets - 1)];
+  while (d != NULL && memcmp(d->uuid, uuid, ST_UUID_LEN) != 0)
+    d = d->next;
+  return d;
+}
+
+/* Keeps the load at most 1 when memory allows; a failed grow only makes the
+ * chains longer. */
+static void maybe_grow(state_tracker_t *st) {
+  if (st->count < st->nbuckets || st->nbuckets > SIZE_MAX / 2 / sizeof(void *))
+    return;
+  size_t n = st->nbuckets * 2;
+  struct st_domain **b = calloc(n, sizeof(*b));
+  if (b == NULL)
+    return;
+  for (size_t i = 0; i < st->nbuckets; i++) {
+    struct st_domain *d = st->buckets[i];
+    while (d != NULL) {
+      struct st_domain *next = d->next;
+      size_t h = hash_uuid(d->uuid) & (n - 1);
+      d->next = b[h];
+      b[h] = d;
+      d = next;
+    }
+  }
+  free(st->buckets);
+  st->buckets = b;
+  st->nbuckets = n;
+}
+
+static void insert(state_tracker_t *st, struct st_domain *d) {
+  size_t h = hash_uuid(d->uuid) & (st->nbuckets - 1);
+  d->next = st->buckets[h];
+  st->buckets[h] = d;
+  st->count++;
+  maybe_grow(st);
+}
+
+static void domain_free(struct st_domain *d) {
+  if (d == NULL)
+    return;
+  free(d->name);
+  free(d);
+}
+
+static void clear(state_tracker_t *st) {
+  for (size_t i = 0; i < st->nbuckets; i++) {
+    struct st_domain *d = st->buckets[i];
+    while (d != NULL) {
+      struct st_domain *next = d->next;
+      domain_free(d);
+      d = next;
+    }
+    st->buckets[i] = NULL;
+  }
+  st->count = 0;
+}
+
+state_tracker_t *state_tracker_create(void) {
+  state_tracker_t *st = calloc(1, sizeof(*st));
+  if (st == NULL)
+    return NULL;
+  st->buckets = calloc(ST_BUCKETS_MIN, sizeof(*st->buckets));
+  if (st->buckets == NULL) {
+    free(st);
+    return NULL;
+  }
+  st->nbuckets = ST_BUCKETS_MIN;
+  return st;
+}
+
+void state_tracker_destroy(state_tracker_t *st) {
+  if (st == NULL)
+    return;
+  clear(st);
+  free(st->buckets);
+  free(st);
+}
+
+size_t state_tracker_count(const state_tracker_t *st) {
+  return (st == NULL) ? 0 : st->count;
+}
+
+/* Length of name cut to ST_NAME_MAX bytes at a UTF-8 character boundary. */
+static size_t name_len(const char *name) {
+  size_t n = strlen(name);
+  if (n <= ST_NAME_MAX)
+    return n;
+  n = ST_NAME_MAX;
+  while (n > 0 && ((unsigned char)name[n] & 0xc0) == 0x80)
+    n--;
+  return n;
+}
+
+static char *name_dup(const char *name, size_t n) {
+  char *s = malloc(n + 1);
+  if (s == NULL)
+    return NULL;
+  memcpy(s, name, n);
+  s[n] = '\0';
+  return s;
+}
+
+/* Opens a stint in `state` at `at`. */
+static void enter(struct st_domain *d, int state, uint64_t at) {
+  d->state = state;
+  d->entered_ms = at;
+  d->mark_ms = at;
+  d->running_since_ms = (state == ST_STATE_RUNNING) ? at : 0;
+  d->seen_mask |= UINT32_C(1) << state;
+}
+
+/* Credits the current stint up to `at` (>= mark_ms). */
+static void credit(struct st_domain *d, uint64_t at) {
+  d->total_ms[d->state] =
+      sat_add(d->total_ms[d->state], sat_sub(at, d->mark_ms));
+  d->mark_ms = max_u64(d->mark_ms, at);
+}
+
+/* The first observation of a restored domain. */
+static void restore(struct st_domain *d, int id, int state, int reason,
+                    uint64_t t, st_result_t *res) {
+  uint64_t at = max_u64(t, d->mark_ms);
+  bool credited =
+      d->same_clock && d->saved_present && id == d->id && state == d->state;
+
+  res->restore = credited ? ST_RESTORE_CREDITED : ST_RESTORE_NOT_CREDITED;
+  res->gap_ms = d->same_clock ? sat_sub(at, d->gone_since_ms) : 0;
+  if (credited) {
+    /* The stint goes on: the gap counts to the saved state. */
+    d->entered_ms = min_u64(d->entered_ms, d->mark_ms);
+    d->running_since_ms = min_u64(d->running_since_ms, d->mark_ms);
+    credit(d, at);
+    d->seen_mask |= UINT32_C(1) << state;
+  } else {
+    res->change = (state != d->state) ? ST_CHANGED : ST_NONE;
+    enter(d, state, at);
+  }
+  d->pending = false;
+  d->present = true;
+  d->id = id;
+  d->reason = reason;
+}
+
+static int observe(state_tracker_t *st, const char *uuid, const char *name,
+                   int id, int state, int reason, uint64_t t, bool is_poll,
+                   st_result_t *ret) {
+  if (st == NULL || !valid_uuid(uuid) || !valid_state(state))
+    return -EINVAL;
+  if (id < 0)
+    id = -1;
+
+  struct st_domain *d = lookup(st, uuid);
+  char *new_name = NULL;
+  if (name != NULL) {
+    size_t n = name_len(name);
+    if (d == NULL || d->name == NULL || strlen(d->name) != n ||
+        memcmp(d->name, name, n) != 0) {
+      new_name = name_dup(name, n);
+      if (new_name == NULL)
+        return -ENOMEM;
+    }
+  }
+
+  st_result_t res = {
+      .change = ST_NONE,
+      .restore = ST_RESTORE_NONE,
+      .new_state = state,
+      .new_reason = reason,
+  };
+
+  if (d == NULL) {
+    d = calloc(1, sizeof(*d));
+    if (d == NULL) {
+      free(new_name);
+      return -ENOMEM;
+    }
+    memcpy(d->uuid, uuid, ST_UUID_LEN + 1);
+    d->name = new_name;
+    d->id = id;
+    d->reason = reason;
+    d->present = true;
+    d->seen_ms = t;
+    enter(d, state, t);
+    insert(st, d);
+    res.change = ST_FIRST;
+    res.old_state = res.old_reason = -1;
+    if (ret != NULL)
+      *ret = res;
+    return 0;
+  }
+
+  if (new_name != NULL) {
+    free(d->name);
+    d->name = new_name;
+  }
+  d->seen_ms = max_u64(d->seen_ms, t);
+  res.old_state = d->state;
+  res.old_reason = d->reason;
+
+  if (d->pending) {
+    restore(d, id, state, reason, t, &res);
+  } else if (!d->present) {
+    /* Back after being gone: a new stint; the old one ended when it left. */
+    uint64_t at = max_u64(t, d->mark_ms);
+    if (state != d->state) {
+      res.change = ST_CHANGED;
+      res.old_stint_ms = sat_sub(d->gone_since_ms, d->entered_ms);
+    }
+    enter(d, state, at);
+    d->present = true;
+    d->id = id;
+    d->reason = reason;
+  } else if (is_poll && t < d->entered_ms) {
+    /* The read started before the last transition: it is stale. */
+    res.new_state = d->state;
+    res.new_reason = d->reason;
+  } else if (state == d->state) {
+    d->id = id;
+    d->reason = reason;
+  } else {
+    uint64_t at = max_u64(t, d->mark_ms);
+    credit(d, at);
+    res.change = ST_CHANGED;
+    res.old_stint_ms = sat_sub(at, d->entered_ms);
+    enter(d, state, at);
+    d->id = id;
+    d->reason = reason;
+  }
+  if (ret != NULL)
+    *ret = res;
+  return 0;
+}
+
+int state_tracker_event(state_tracker_t *st, const char *uuid, const char *name,
+                        int id, int state, int reason, uint64_t now_ms,
+                        st_result_t *ret) {
+  return observe(st, uuid, name, id, state, reason, now_ms, false, ret);
+}
+
+int state_tracker_poll(state_tracker_t *st, const char *uuid, const char *name,
+                       int id, int state, int reason, uint64_t poll_ms,
+                       st_result_t *ret) {
+  return observe(st, uuid, name, id, state, reason, poll_ms, true, ret);
+}
+
+size_t state_tracker_sweep(state_tracker_t *st, uint64_t poll_ms,
+                           uint64_t now_ms, uint64_t forget_after_ms) {
+  if (st == NULL)
+    return 0;
+  size_t dropped = 0;
+  for (size_t i = 0; i < st->nbuckets; i++) {
+    struct st_domain **pp = &st->buckets[i];
+    while (*pp != NULL) {
+      struct st_domain *d = *pp;
+      if (d->present && d->seen_ms < poll_ms) {
+        uint64_t at = max_u64(now_ms, d->mark_ms);
+        credit(d, at);
+        d->gone_since_ms = at;
+        d->present = false;
+      }
+      if (!d->present && sat_sub(now_ms, d->gone_since_ms) > forget_after_ms) {
+        *pp = d->next;
+        domain_free(d);
+        st->count--;
+        dropped++;
+        continue;
+      }
+      pp = &d->next;
+    }
+  }
+  return dropped;
+}
+
+static void make_view(const struct st_domain *d, uint64_t now_ms,
+                      st_view_t *v) {
+  *v = (st_view_t){
+      .uuid = d->uuid,
+      .name = (d->name != NULL) ? d->name : "",
+      .id = d->id,
+      .state = d->state,
+      .reason = d->reason,
+      .present = d->present,
+      .seen_mask = d->seen_mask,
+  };
+  memcpy(v->total_ms, d->total_ms, sizeof(v->total_ms));
+  if (d->present) {
+    v->total_ms[d->state] =
+        sat_add(v->total_ms[d->state], sat_sub(now_ms, d->mark_ms));
+    if (d->state == ST_STATE_RUNNING)
+      v->uptime_ms = sat_sub(now_ms, d->running_since_ms);
+  }
+  for (size_t s = 0; s < ST_STATE_COUNT; s++)
+    v->sum_ms = sat_add(v->sum_ms, v->total_ms[s]);
+}
+
+int state_tracker_foreach(const state_tracker_t *st, uint64_t now_ms,
+                          st_visit_fn fn, void *user_data) {
+  if (st == NULL || fn == NULL)
+    return 0;
+  for (size_t i = 0; i < st->nbuckets; i++) {
+    for (const struct st_domain *d = st->buckets[i]; d != NULL; d = d->next) {
+      st_view_t v;
+      make_view(d, now_ms, &v);
+      int status = fn(&v, user_data);
+      if (status != 0)
+        return status;
+    }
+  }
+  return 0;
+}
+
+/* ---- persistence ---- */
+
+void st_snapshot_free(st_snapshot_t *snap) {
+  if (snap == NULL)
+    return;
+  if (snap->records != NULL) {
+    for (size_t i = 0; i < snap->count; i++)
+      free(snap->records[i].name);
+  }
+  free(snap->records);
+  free(snap);
+}
+
+static int cmp_domain(const void *a, const void *b) {
+  const struct st_domain *const *da = a;
+  const struct st_domain *const *db = b;
+  return memcmp((*da)->uuid, (*db)->uuid, ST_UUID_LEN);
+}
+
+int state_tracker_export(const state_tracker_t *st, const char *boot_id,
+                         uint64_t now_ms, st_snapshot_t **ret) {
+  if (st == NULL || ret == NULL)
+    return -EINVAL;
+
+  int status = -ENOMEM;
+  struct st_domain **all = NULL;
+  st_snapshot_t *snap = calloc(1, sizeof(*snap));
+  if (snap == NULL)
+    goto cleanup;
+  if (boot_id != NULL) {
+    strncpy(snap->boot_id, boot_id, ST_UUID_LEN);
+    snap->boot_id[ST_UUID_LEN] = '\0';
+  }
+  if (st->count > 0) {
+    all = calloc(st->count, sizeof(*all));
+    snap->records = calloc(st->count, sizeof(*snap->records));
+    if (all == NULL || snap->records == NULL)
+      goto cleanup;
+  }
+
+  /* Times that went backwards are clamped: the snapshot is taken no earlier
+   * than any present domain's last credit, so it never loses time. */
+  size_t n = 0;
+  uint64_t at = now_ms;
+  for (size_t i = 0; i < st->nbuckets; i++) {
+    for (struct st_domain *d = st->buckets[i]; d != NULL; d = d->next) {
+      all[n++] = d;
+      if (d->present)
+        at = max_u64(at, d->mark_ms);
+    }
+  }
+  if (n > 1)
+    qsort(all, n, sizeof(*all), cmp_domain);
+  snap->saved_ms = at;
+
+  for (size_t i = 0; i < n; i++) {
+    const struct st_domain *d = all[i];
+    st_record_t *r = &snap->records[i];
+    const char *name = (d->name != NULL) ? d->name : "";
+    r->name = name_dup(name, strlen(name));
+    if (r->name == NULL)
+      goto cleanup;
+    snap->count++;
+    memcpy(r->uuid, d->uuid, sizeof(r->uuid));
+    r->id = d->id;
+    r->state = d->state;
+    r->reason = d->reason;
+    r->seen_mask = d->seen_mask;
+    memcpy(r->total_ms, d->total_ms, sizeof(r->total_ms));
+    r->entered_ms = d->entered_ms;
+    r->running_since_ms = d->running_since_ms;
+    r->present = d->present;
+    if (d->present)
+      r->total_ms[d->state] =
+          sat_add(r->total_ms[d->state], sat_sub(at, d->mark_ms));
+    else
+      r->gone_since_ms = d->gone_since_ms;
+  }
+
+  *ret = snap;
+  snap = NULL;
+  status = 0;
+
+cleanup:
+  free(all);
+  st_snapshot_free(snap);
+  return status;
+}
+
+/* Adds one saved domain as pending. */
+static int import_one(state_tracker_t *st, const st_snapshot_t *snap,
+                      const st_record_t *r, bool same_clock, uint64_t now_ms) {
+  if (!valid_uuid(r->uuid) || !valid_state(r->state) || r->id < -1 ||
+      (r->seen_mask >> ST_STATE_COUNT) != 0 || lookup(st, r->uuid) != NULL)
+    return -EINVAL;
+
+  const char *name = (r->name != NULL) ? r->name : "";
+  struct st_domain *d = calloc(1, sizeof(*d));
+  if (d == NULL)
+    return -ENOMEM;
+  d->name = name_dup(name, name_len(name));
+  if (d->name == NULL) {
+    free(d);
+    return -ENOMEM;
+  }
+  memcpy(d->uuid, r->uuid, sizeof(d->uuid));
+  d->id = r->id;
+  d->state = r->state;
+  d->reason = r->reason;
+  d->pending = true;
+  d->same_clock = same_clock;
+  d->saved_present = r->present;
+  d->seen_mask = r->seen_mask;
+  memcpy(d->total_ms, r->total_ms, sizeof(d->total_ms));
+  d->entered_ms = r->entered_ms;
+  d->running_since_ms = r->running_since_ms;
+  /* Last known present, on our clock: forget_after_ms counts from here, and
+   * the first observation is clamped to it. */
+  if (same_clock)
+    d->gone_since_ms = r->present ? snap->saved_ms : r->gone_since_ms;
+  else
+    d->gone_since_ms = now_ms;
+  d->mark_ms = d->gone_since_ms;
+  insert(st, d);
+  return 0;
+}
+
+int state_tracker_import(state_tracker_t *st, const st_snapshot_t *snap,
+                         bool same_clock, uint64_t now_ms) {
+  if (st == NULL || snap == NULL || (snap->count > 0 && snap->records == NULL))
+    return -EINVAL;
+  if (st->count != 0)
+    return -EBUSY;
+
+  for (size_t i = 0; i < snap->count; i++) {
+    int status = import_one(st, snap, &snap->records[i], same_clock, now_ms);
+    if (status != 0) {
+      clear(st); /* all or nothing */
+      return status;
+    }
+  }
+  return 0;
+}

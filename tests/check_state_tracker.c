@@ -1,0 +1,1002 @@
+/* check_state_tracker.c: unit tests for state_tracker.c. */
+#include "state_tracker.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STATIC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define U1 "00000000-0000-4000-8000-000000000001"
+#define U2 "00000000-0000-4000-8000-000000000002"
+#define U3 "00000000-0000-4000-8000-000000000003"
+#define BOOT_A "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+
+enum {
+  NOSTATE = 0,
+  RUNNING = 1,
+  BLOCKED = 2,
+  PAUSED = 3,
+  SHUTDOWN = 4,
+  SHUTOFF = 5,
+  CRASHED = 6,
+  PMSUSPENDED = 7,
+};
+
+#define BIT(s) (UINT32_C(1) << (s))
+#define NEVER UINT64_MAX /* forget_after_ms that never forgets */
+
+/* ---- helpers ---- */
+
+typedef struct {
+  const char *uuid;
+  bool found;
+  st_view_t view;
+  char name[ST_NAME_MAX + 1];
+} find_t;
+
+static int find_cb(const st_view_t *v, void *ud) {
+  find_t *f = ud;
+  if (strcmp(v->uuid, f->uuid) != 0)
+    return 0;
+  f->found = true;
+  f->view = *v;
+  snprintf(f->name, sizeof(f->name), "%s", v->name);
+  f->view.name = f->name;
+  f->view.uuid = f->uuid;
+  return 0;
+}
+
+/* The view of uuid at now_ms; false if the tracker does not hold it. */
+static bool view_of(const state_tracker_t *st, const char *uuid,
+                    uint64_t now_ms, st_view_t *ret) {
+  static find_t f;
+  memset(&f, 0, sizeof(f));
+  f.uuid = uuid;
+  ck_assert_int_eq(state_tracker_foreach(st, now_ms, find_cb, &f), 0);
+  if (f.found && ret != NULL)
+    *ret = f.view;
+  return f.found;
+}
+
+/* ---- table-driven sequences ---- */
+
+/* One step: 'e' event, 'p' poll (state at t), 's' sweep (poll_ms t, now_ms
+ * t2, forget_after_ms forget; expect `dropped`). */
+typedef struct {
+  char kind;
+  int state;
+  uint64_t t;
+  st_change_t change; /* e/p */
+  int old_state;      /* e/p with ST_CHANGED */
+  uint64_t old_stint; /* e/p with ST_CHANGED */
+  uint64_t t2;        /* s */
+  uint64_t forget;    /* s */
+  size_t dropped;     /* s */
+} step_t;
+
+#define EV(s, t, c)                                                            \
+  { 'e', (s), (t), (c), 0, 0, 0, 0, 0 }
+#define EVC(s, t, os, stint)                                                   \
+  { 'e', (s), (t), ST_CHANGED, (os), (stint), 0, 0, 0 }
+#define PO(s, t, c)                                                            \
+  { 'p', (s), (t), (c), 0, 0, 0, 0, 0 }
+#define POC(s, t, os, stint)                                                   \
+  { 'p', (s), (t), ST_CHANGED, (os), (stint), 0, 0, 0 }
+#define SW(poll, now, forget, dropped)                                         \
+  { 's', 0, (poll), ST_NONE, 0, 0, (now), (forget), (dropped) }
+
+typedef struct {
+  const char *title;
+  step_t steps[10];
+  size_t nsteps;
+  uint64_t now; /* the view's time */
+  bool held;    /* still in the tracker */
+  bool present;
+  int state;
+  uint64_t total[ST_STATE_COUNT];
+  uint64_t uptime;
+  uint32_t seen_mask;
+} seq_case_t;
+
+#define STEPS(...)                                                             \
+  .steps = {__VA_ARGS__},                                                      \
+  .nsteps = sizeof((step_t[]){__VA_ARGS__}) / sizeof(step_t)
+
+static const seq_case_t seq_cases[] = {
+    {
+        .title = "transitions by events",
+        STEPS(EV(RUNNING, 0, ST_FIRST), EVC(PAUSED, 100, RUNNING, 100),
+              EVC(RUNNING, 250, PAUSED, 150)),
+        .now = 400,
+        .held = true,
+        .present = true,
+        .state = RUNNING,
+        .total = {[RUNNING] = 250, [PAUSED] = 150},
+        .uptime = 150,
+        .seen_mask = BIT(RUNNING) | BIT(PAUSED),
+    },
+    {
+        .title = "duplicate events change nothing",
+        STEPS(EV(RUNNING, 0, ST_FIRST), EV(RUNNING, 50, ST_NONE),
+              EV(RUNNING, 70, ST_NONE), EVC(SHUTOFF, 90, RUNNING, 90),
+              EV(SHUTOFF, 95, ST_NONE)),
+        .now = 100,
+        .held = true,
+        .present = true,
+        .state = SHUTOFF,
+        .total = {[RUNNING] = 90, [SHUTOFF] = 10},
+        .uptime = 0,
+        .seen_mask = BIT(RUNNING) | BIT(SHUTOFF),
+    },
+    {
+        .title = "event timed before the last transition is clamped to it",
+        STEPS(EV(RUNNING, 0, ST_FIRST), EVC(PAUSED, 100, RUNNING, 100),
+              EVC(SHUTOFF, 80, PAUSED, 0)),
+        .now = 200,
+        .held = true,
+        .present = true,
+        .state = SHUTOFF,
+        .total = {[RUNNING] = 100, [PAUSED] = 0, [SHUTOFF] = 100},
+        .seen_mask = BIT(RUNNING) | BIT(PAUSED) | BIT(SHUTOFF),
+    },
+    {
+        .title = "poll older than an event is ignored",
+        STEPS(PO(RUNNING, 0, ST_FIRST), EVC(PAUSED, 100, RUNNING, 100),
+              PO(RUNNING, 90, ST_NONE), PO(PAUSED, 150, ST_NONE)),
+        .now = 200,
+        .held = true,
+        .present = true,
+        .state = PAUSED,
+        .total = {[RUNNING] = 100, [PAUSED] = 100},
+        .seen_mask = BIT(RUNNING) | BIT(PAUSED),
+    },
+    {
+        .title = "poll corrects a missed event",
+        STEPS(EV(RUNNING, 0, ST_FIRST), POC(PAUSED, 100, RUNNING, 100),
+              PO(PAUSED, 120, ST_NONE)),
+        .now = 150,
+        .held = true,
+        .present = true,
+        .state = PAUSED,
+        .total = {[RUNNING] = 100, [PAUSED] = 50},
+        .seen_mask = BIT(RUNNING) | BIT(PAUSED),
+    },
+    {
+        .title = "poll issued at the transition time applies",
+        STEPS(EV(RUNNING, 0, ST_FIRST), EVC(PAUSED, 100, RUNNING, 100),
+              POC(SHUTOFF, 100, PAUSED, 0)),
+        .now = 130,
+        .held = true,
+        .present = true,
+        .state = SHUTOFF,
+        .total = {[RUNNING] = 100, [SHUTOFF] = 30},
+        .seen_mask = BIT(RUNNING) | BIT(PAUSED) | BIT(SHUTOFF),
+    },
+    {
+        .title = "uptime restarts on entering running again",
+        STEPS(EV(RUNNING, 0, ST_FIRST), EVC(PAUSED, 100, RUNNING, 100),
+              EVC(RUNNING, 200, PAUSED, 100), EVC(BLOCKED, 220, RUNNING, 20),
+              EVC(RUNNING, 230, BLOCKED, 10)),
+        .now = 250,
+        .held = true,
+        .present = true,
+        .state = RUNNING,
+        .total = {[RUNNING] = 140, [PAUSED] = 100, [BLOCKED] = 10},
+        .uptime = 20,
+        .seen_mask = BIT(RUNNING) | BIT(PAUSED) | BIT(BLOCKED),
+    },
+    {
+        .title = "first seen shut off: not running, no uptime",
+        STEPS(PO(SHUTOFF, 10, ST_FIRST)),
+        .now = 60,
+        .held = true,
+        .present = true,
+        .state = SHUTOFF,
+        .total = {[SHUTOFF] = 50},
+        .seen_mask = BIT(SHUTOFF),
+    },
+    {
+        .title = "polled every cycle: stays present",
+        STEPS(PO(RUNNING, 0, ST_FIRST), SW(0, 5, 0, 0),
+              PO(RUNNING, 100, ST_NONE), SW(100, 105, 0, 0)),
+        .now = 200,
+        .held = true,
+        .present = true,
+        .state = RUNNING,
+        .total = {[RUNNING] = 200},
+        .uptime = 200,
+        .seen_mask = BIT(RUNNING),
+    },
+    {
+        .title = "an event since the cycle began keeps it present",
+        STEPS(PO(RUNNING, 0, ST_FIRST), EVC(PAUSED, 120, RUNNING, 120),
+              SW(100, 130, 0, 0)),
+        .now = 200,
+        .held = true,
+        .present = true,
+        .state = PAUSED,
+        .total = {[RUNNING] = 120, [PAUSED] = 80},
+        .seen_mask = BIT(RUNNING) | BIT(PAUSED),
+    },
+    {
+        .title = "not polled: gone, stint closed at the sweep",
+        STEPS(PO(RUNNING, 0, ST_FIRST), SW(100, 150, NEVER, 0)),
+        .now = 1000,
+        .held = true,
+        .present = false,
+        .state = RUNNING,
+        .total = {[RUNNING] = 150},
+        .uptime = 0,
+        .seen_mask = BIT(RUNNING),
+    },
+    {
+        .title = "gone, then back in another state: totals continue",
+        STEPS(PO(RUNNING, 0, ST_FIRST), SW(100, 150, NEVER, 0),
+              POC(SHUTOFF, 300, RUNNING, 150)),
+        .now = 400,
+        .held = true,
+        .present = true,
+        .state = SHUTOFF,
+        .total = {[RUNNING] = 150, [SHUTOFF] = 100},
+        .seen_mask = BIT(RUNNING) | BIT(SHUTOFF),
+    },
+    {
+        .title = "gone, then back running: a new stint and uptime",
+        STEPS(PO(RUNNING, 0, ST_FIRST), SW(100, 150, NEVER, 0),
+              EV(RUNNING, 300, ST_NONE)),
+        .now = 400,
+        .held = true,
+        .present = true,
+        .state = RUNNING,
+        .total = {[RUNNING] = 250},
+        .uptime = 100,
+        .seen_mask = BIT(RUNNING),
+    },
+    {
+        .title = "gone and forgotten after forget_after",
+        STEPS(PO(RUNNING, 0, ST_FIRST), SW(100, 150, 1000, 0),
+              SW(200, 1150, 1000, 0), SW(300, 1151, 1000, 1)),
+        .now = 2000,
+        .held = false,
+    },
+    {
+        .title = "forget_after 0 drops at the next sweep",
+        STEPS(PO(RUNNING, 0, ST_FIRST), SW(100, 150, 0, 0), SW(200, 151, 0, 1)),
+        .now = 2000,
+        .held = false,
+    },
+    {
+        .title = "sweep with a time before the last transition",
+        /* gone since 100, not 50: kept until 100 + forget_after */
+        STEPS(PO(RUNNING, 0, ST_FIRST), EVC(PAUSED, 100, RUNNING, 100),
+              SW(200, 50, 1000, 0), SW(300, 1100, 1000, 0)),
+        .now = 1000,
+        .held = true,
+        .present = false,
+        .state = PAUSED,
+        .total = {[RUNNING] = 100, [PAUSED] = 0},
+        .seen_mask = BIT(RUNNING) | BIT(PAUSED),
+    },
+    {
+        .title = "view at a time before the last transition",
+        STEPS(EV(RUNNING, 0, ST_FIRST), EVC(PAUSED, 100, RUNNING, 100),
+              EVC(RUNNING, 200, PAUSED, 100)),
+        .now = 150,
+        .held = true,
+        .present = true,
+        .state = RUNNING,
+        .total = {[RUNNING] = 100, [PAUSED] = 100},
+        .uptime = 0,
+        .seen_mask = BIT(RUNNING) | BIT(PAUSED),
+    },
+};
+
+START_TEST(test_sequences) {
+  const seq_case_t *c = &seq_cases[_i];
+  state_tracker_t *st = state_tracker_create();
+  ck_assert_ptr_nonnull(st);
+
+  for (size_t i = 0; i < c->nsteps; i++) {
+    const step_t *s = &c->steps[i];
+    if (s->kind == 's') {
+      ck_assert_msg(state_tracker_sweep(st, s->t, s->t2, s->forget) ==
+                        s->dropped,
+                    "%s: step %zu: dropped", c->title, i);
+      continue;
+    }
+    st_result_t r;
+    int status =
+        (s->kind == 'e')
+            ? state_tracker_event(st, U1, "vm", 1, s->state, 0, s->t, &r)
+            : state_tracker_poll(st, U1, "vm", 1, s->state, 0, s->t, &r);
+    ck_assert_int_eq(status, 0);
+    ck_assert_msg(r.change == s->change, "%s: step %zu: change %d, want %d",
+                  c->title, i, r.change, s->change);
+    ck_assert_int_eq(r.restore, ST_RESTORE_NONE);
+    if (s->change == ST_CHANGED) {
+      ck_assert_msg(r.old_state == s->old_state && r.new_state == s->state,
+                    "%s: step %zu: %d -> %d", c->title, i, r.old_state,
+                    r.new_state);
+      ck_assert_msg(r.old_stint_ms == s->old_stint,
+                    "%s: step %zu: old_stint_ms %llu, want %llu", c->title, i,
+                    (unsigned long long)r.old_stint_ms,
+                    (unsigned long long)s->old_stint);
+    }
+  }
+
+  st_view_t v;
+  bool held = view_of(st, U1, c->now, &v);
+  ck_assert_msg(held == c->held, "%s: held", c->title);
+  ck_assert_uint_eq(state_tracker_count(st), c->held ? 1 : 0);
+  if (held) {
+    ck_assert_msg(v.present == c->present, "%s: present", c->title);
+    ck_assert_int_eq(v.state, c->state);
+    uint64_t sum = 0;
+    for (int s = 0; s < ST_STATE_COUNT; s++) {
+      ck_assert_msg(v.total_ms[s] == c->total[s],
+                    "%s: total_ms[%s] %llu, want %llu", c->title,
+                    st_state_name(s), (unsigned long long)v.total_ms[s],
+                    (unsigned long long)c->total[s]);
+      sum += c->total[s];
+    }
+    ck_assert_uint_eq(v.sum_ms, sum);
+    ck_assert_msg(v.uptime_ms == c->uptime, "%s: uptime %llu, want %llu",
+                  c->title, (unsigned long long)v.uptime_ms,
+                  (unsigned long long)c->uptime);
+    ck_assert_msg(v.seen_mask == c->seen_mask, "%s: seen_mask %#x, want %#x",
+                  c->title, v.seen_mask, c->seen_mask);
+  }
+  state_tracker_destroy(st);
+}
+END_TEST
+
+/* ---- single behaviours ---- */
+
+START_TEST(test_first_result) {
+  state_tracker_t *st = state_tracker_create();
+  st_result_t r;
+  ck_assert_int_eq(state_tracker_poll(st, U1, "a", 3, PAUSED, 2, 10, &r), 0);
+  ck_assert_int_eq(r.change, ST_FIRST);
+  ck_assert_int_eq(r.restore, ST_RESTORE_NONE);
+  ck_assert_int_eq(r.old_state, -1);
+  ck_assert_int_eq(r.old_reason, -1);
+  ck_assert_int_eq(r.new_state, PAUSED);
+  ck_assert_int_eq(r.new_reason, 2);
+  ck_assert_uint_eq(r.old_stint_ms, 0);
+
+  /* A stale poll reports the current state, not the one it saw. */
+  ck_assert_int_eq(state_tracker_event(st, U1, "a", 3, RUNNING, 1, 100, &r), 0);
+  ck_assert_int_eq(r.old_reason, 2);
+  ck_assert_int_eq(state_tracker_poll(st, U1, "a", 3, PAUSED, 2, 50, &r), 0);
+  ck_assert_int_eq(r.change, ST_NONE);
+  ck_assert_int_eq(r.new_state, RUNNING);
+  ck_assert_int_eq(r.new_reason, 1);
+
+  /* NULL ret is fine. */
+  ck_assert_int_eq(state_tracker_event(st, U2, NULL, -1, SHUTOFF, 0, 0, NULL),
+                   0);
+  ck_assert_uint_eq(state_tracker_count(st), 2);
+  state_tracker_destroy(st);
+}
+END_TEST
+
+START_TEST(test_names_and_ids) {
+  state_tracker_t *st = state_tracker_create();
+  st_view_t v;
+
+  ck_assert_int_eq(state_tracker_poll(st, U1, NULL, 4, RUNNING, 0, 0, NULL), 0);
+  ck_assert(view_of(st, U1, 0, &v));
+  ck_assert_str_eq(v.name, "");
+  ck_assert_int_eq(v.id, 4);
+
+  ck_assert_int_eq(state_tracker_poll(st, U1, "web", 4, RUNNING, 0, 10, NULL),
+                   0);
+  ck_assert_int_eq(state_tracker_poll(st, U1, NULL, 4, RUNNING, 0, 20, NULL),
+                   0);
+  ck_assert(view_of(st, U1, 20, &v));
+  ck_assert_str_eq(v.name, "web");
+
+  /* A stale poll renames but keeps the newer id. */
+  ck_assert_int_eq(
+      state_tracker_event(st, U1, "web", -1, SHUTOFF, 0, 100, NULL), 0);
+  ck_assert_int_eq(state_tracker_poll(st, U1, "web2", 4, RUNNING, 0, 90, NULL),
+                   0);
+  ck_assert(view_of(st, U1, 100, &v));
+  ck_assert_str_eq(v.name, "web2");
+  ck_assert_int_eq(v.id, -1);
+  ck_assert_int_eq(v.state, SHUTOFF);
+
+  /* Negative ids are -1. */
+  ck_assert_int_eq(
+      state_tracker_poll(st, U1, "web2", -7, SHUTOFF, 0, 200, NULL), 0);
+  ck_assert(view_of(st, U1, 200, &v));
+  ck_assert_int_eq(v.id, -1);
+
+  /* Over-long names are cut at a character boundary: 1023 'a' then a
+   * 2-byte character straddling byte 1024. */
+  char *longname = malloc(ST_NAME_MAX + 8);
+  memset(longname, 'a', ST_NAME_MAX - 1);
+  strcpy(longname + ST_NAME_MAX - 1, "\xc3\xa9xyz");
+  ck_assert_int_eq(state_tracker_poll(st, U2, longname, 1, RUNNING, 0, 0, NULL),
+                   0);
+  ck_assert(view_of(st, U2, 0, &v));
+  ck_assert_uint_eq(strlen(v.name), ST_NAME_MAX - 1);
+  ck_assert_int_eq(memcmp(v.name, longname, ST_NAME_MAX - 1), 0);
+  /* Exactly ST_NAME_MAX is kept whole. */
+  longname[ST_NAME_MAX] = '\0';
+  longname[ST_NAME_MAX - 1] = 'b';
+  ck_assert_int_eq(state_tracker_poll(st, U2, longname, 1, RUNNING, 0, 1, NULL),
+                   0);
+  ck_assert(view_of(st, U2, 1, &v));
+  ck_assert_str_eq(v.name, longname);
+  free(longname);
+  state_tracker_destroy(st);
+}
+END_TEST
+
+START_TEST(test_bad_arguments) {
+  static const char *const bad_uuids[] = {
+      "",
+      "00000000-0000-4000-8000-00000000000",   /* short */
+      "00000000-0000-4000-8000-0000000000011", /* long */
+      "00000000-0000-4000-8000-00000000000A",  /* upper case */
+      "00000000-0000-4000-8000-00000000000g",
+      "000000000-000-4000-8000-000000000001", /* dash misplaced */
+      "00000000_0000-4000-8000-000000000001",
+      "00000000-0000-4000-8000-00000000000 ",
+  };
+  state_tracker_t *st = state_tracker_create();
+  for (size_t i = 0; i < STATIC_ARRAY_SIZE(bad_uuids); i++) {
+    ck_assert_int_eq(
+        state_tracker_poll(st, bad_uuids[i], "x", 1, RUNNING, 0, 0, NULL),
+        -EINVAL);
+    ck_assert_int_eq(
+        state_tracker_event(st, bad_uuids[i], "x", 1, RUNNING, 0, 0, NULL),
+        -EINVAL);
+  }
+  ck_assert_int_eq(state_tracker_poll(st, NULL, "x", 1, RUNNING, 0, 0, NULL),
+                   -EINVAL);
+  ck_assert_int_eq(state_tracker_poll(st, U1, "x", 1, -1, 0, 0, NULL), -EINVAL);
+  ck_assert_int_eq(
+      state_tracker_event(st, U1, "x", 1, ST_STATE_COUNT, 0, 0, NULL), -EINVAL);
+  ck_assert_int_eq(state_tracker_poll(NULL, U1, "x", 1, RUNNING, 0, 0, NULL),
+                   -EINVAL);
+  ck_assert_uint_eq(state_tracker_count(st), 0);
+  ck_assert_uint_eq(state_tracker_count(NULL), 0);
+  ck_assert_uint_eq(state_tracker_sweep(NULL, 0, 0, 0), 0);
+  ck_assert_int_eq(state_tracker_export(NULL, BOOT_A, 0, NULL), -EINVAL);
+  state_tracker_destroy(st);
+  state_tracker_destroy(NULL);
+  st_snapshot_free(NULL);
+}
+END_TEST
+
+START_TEST(test_state_names) {
+  static const struct {
+    int state;
+    const char *name;
+  } cases[] = {
+      {0, "nostate"},  {1, "running"}, {2, "blocked"}, {3, "paused"},
+      {4, "shutdown"}, {5, "shutoff"}, {6, "crashed"}, {7, "pmsuspended"},
+      {-1, "unknown"}, {8, "unknown"},
+  };
+  for (size_t i = 0; i < STATIC_ARRAY_SIZE(cases); i++)
+    ck_assert_str_eq(st_state_name(cases[i].state), cases[i].name);
+}
+END_TEST
+
+static int count_cb(const st_view_t *v, void *ud) {
+  (void)v;
+  int *n = ud;
+  return (++*n == 2) ? 42 : 0;
+}
+
+START_TEST(test_foreach_stops) {
+  state_tracker_t *st = state_tracker_create();
+  ck_assert_int_eq(state_tracker_poll(st, U1, "a", 1, RUNNING, 0, 0, NULL), 0);
+  ck_assert_int_eq(state_tracker_poll(st, U2, "b", 2, RUNNING, 0, 0, NULL), 0);
+  ck_assert_int_eq(state_tracker_poll(st, U3, "c", 3, RUNNING, 0, 0, NULL), 0);
+  int n = 0;
+  ck_assert_int_eq(state_tracker_foreach(st, 0, count_cb, &n), 42);
+  ck_assert_int_eq(n, 2);
+  ck_assert_int_eq(state_tracker_foreach(NULL, 0, count_cb, &n), 0);
+  state_tracker_destroy(st);
+}
+END_TEST
+
+/* ---- export and import ---- */
+
+/* U1 running id 5 since 1000; U2 paused id 6 since 2000 (was running from
+ * 1000); U3 gone since 3000 (was shut off from 1000). Saved at 5000. */
+static st_snapshot_t *saved_snapshot(void) {
+  state_tracker_t *st = state_tracker_create();
+  ck_assert_int_eq(state_tracker_poll(st, U1, "one", 5, RUNNING, 1, 1000, NULL),
+                   0);
+  ck_assert_int_eq(state_tracker_poll(st, U2, "two", 6, RUNNING, 1, 1000, NULL),
+                   0);
+  ck_assert_int_eq(
+      state_tracker_poll(st, U3, "three", -1, SHUTOFF, 0, 1000, NULL), 0);
+  ck_assert_int_eq(state_tracker_event(st, U2, "two", 6, PAUSED, 2, 2000, NULL),
+                   0);
+  ck_assert_int_eq(state_tracker_poll(st, U1, "one", 5, RUNNING, 1, 2500, NULL),
+                   0);
+  ck_assert_int_eq(state_tracker_poll(st, U2, "two", 6, PAUSED, 2, 2500, NULL),
+                   0);
+  ck_assert_uint_eq(state_tracker_sweep(st, 2500, 3000, NEVER), 0);
+
+  st_snapshot_t *snap = NULL;
+  ck_assert_int_eq(state_tracker_export(st, BOOT_A, 5000, &snap), 0);
+  state_tracker_destroy(st);
+  return snap;
+}
+
+START_TEST(test_export) {
+  st_snapshot_t *snap = saved_snapshot();
+  ck_assert_str_eq(snap->boot_id, BOOT_A);
+  ck_assert_uint_eq(snap->saved_ms, 5000);
+  ck_assert_uint_eq(snap->count, 3);
+
+  /* Sorted by uuid. */
+  const st_record_t *r = &snap->records[0];
+  ck_assert_str_eq(r->uuid, U1);
+  ck_assert_str_eq(r->name, "one");
+  ck_assert_int_eq(r->id, 5);
+  ck_assert_int_eq(r->state, RUNNING);
+  ck_assert_int_eq(r->reason, 1);
+  ck_assert(r->present);
+  ck_assert_uint_eq(r->total_ms[RUNNING], 4000);
+  ck_assert_uint_eq(r->entered_ms, 1000);
+  ck_assert_uint_eq(r->running_since_ms, 1000);
+  ck_assert_uint_eq(r->gone_since_ms, 0);
+  ck_assert_uint_eq(r->seen_mask, BIT(RUNNING));
+
+  r = &snap->records[1];
+  ck_assert_str_eq(r->uuid, U2);
+  ck_assert_int_eq(r->state, PAUSED);
+  ck_assert(r->present);
+  ck_assert_uint_eq(r->total_ms[RUNNING], 1000);
+  ck_assert_uint_eq(r->total_ms[PAUSED], 3000);
+  ck_assert_uint_eq(r->entered_ms, 2000);
+  ck_assert_uint_eq(r->running_since_ms, 0);
+  ck_assert_uint_eq(r->seen_mask, BIT(RUNNING) | BIT(PAUSED));
+
+  r = &snap->records[2];
+  ck_assert_str_eq(r->uuid, U3);
+  ck_assert(!r->present);
+  ck_assert_uint_eq(r->gone_since_ms, 3000);
+  ck_assert_uint_eq(r->total_ms[SHUTOFF], 2000);
+  st_snapshot_free(snap);
+
+  /* Exported at a time before the last transition: the snapshot is taken
+   * at that transition, so a later restore does not count time twice. */
+  state_tracker_t *st = state_tracker_create();
+  ck_assert_int_eq(state_tracker_event(st, U1, "a", 1, RUNNING, 0, 0, NULL), 0);
+  ck_assert_int_eq(state_tracker_event(st, U1, "a", 1, PAUSED, 0, 100, NULL),
+                   0);
+  ck_assert_int_eq(state_tracker_export(st, BOOT_A, 50, &snap), 0);
+  ck_assert_uint_eq(snap->saved_ms, 100);
+  ck_assert_uint_eq(snap->records[0].total_ms[RUNNING], 100);
+  ck_assert_uint_eq(snap->records[0].total_ms[PAUSED], 0);
+  st_snapshot_free(snap);
+  state_tracker_destroy(st);
+
+  /* An empty tracker, and a NULL boot id. */
+  st = state_tracker_create();
+  ck_assert_int_eq(state_tracker_export(st, NULL, 7, &snap), 0);
+  ck_assert_uint_eq(snap->count, 0);
+  ck_assert_str_eq(snap->boot_id, "");
+  st_snapshot_free(snap);
+  state_tracker_destroy(st);
+}
+END_TEST
+
+/* Restore U1 (saved running, id 5, 4000 ms running, since 1000, saved at
+ * 5000) and observe it once. */
+typedef struct {
+  const char *title;
+  bool same_clock;
+  uint64_t import_ms;
+  bool by_event;
+  int id, state;
+  uint64_t at; /* observation */
+  st_change_t change;
+  st_restore_t restore;
+  uint64_t gap;
+  uint64_t now; /* view */
+  uint64_t running, paused, uptime;
+} restore_case_t;
+
+static const restore_case_t restore_cases[] = {
+    {"same clock, id and state: credited", true, 6000, false, 5, RUNNING, 7000,
+     ST_NONE, ST_RESTORE_CREDITED, 2000, 8000, 7000, 0, 7000},
+    {"credited by an event", true, 6000, true, 5, RUNNING, 7000, ST_NONE,
+     ST_RESTORE_CREDITED, 2000, 8000, 7000, 0, 7000},
+    {"other id: not credited", true, 6000, false, 7, RUNNING, 7000, ST_NONE,
+     ST_RESTORE_NOT_CREDITED, 2000, 8000, 5000, 0, 1000},
+    {"other state: not credited, changed", true, 6000, false, 5, PAUSED, 7000,
+     ST_CHANGED, ST_RESTORE_NOT_CREDITED, 2000, 8000, 4000, 1000, 0},
+    {"other clock: not credited, no gap", false, 100, false, 5, RUNNING, 200,
+     ST_NONE, ST_RESTORE_NOT_CREDITED, 0, 300, 4100, 0, 100},
+    {"observation before the save is clamped", true, 6000, false, 5, RUNNING,
+     4000, ST_NONE, ST_RESTORE_CREDITED, 0, 5500, 4500, 0, 4500},
+};
+
+START_TEST(test_restore) {
+  const restore_case_t *c = &restore_cases[_i];
+  st_snapshot_t *snap = saved_snapshot();
+  state_tracker_t *st = state_tracker_create();
+  ck_assert_int_eq(state_tracker_import(st, snap, c->same_clock, c->import_ms),
+                   0);
+  st_snapshot_free(snap);
+  ck_assert_uint_eq(state_tracker_count(st), 3);
+
+  /* Pending: held, not present, totals frozen. */
+  st_view_t v;
+  ck_assert(view_of(st, U1, c->now, &v));
+  ck_assert(!v.present);
+  ck_assert_uint_eq(v.total_ms[RUNNING], 4000);
+  ck_assert_uint_eq(v.uptime_ms, 0);
+
+  st_result_t r;
+  int status =
+      c->by_event
+          ? state_tracker_event(st, U1, "one", c->id, c->state, 1, c->at, &r)
+          : state_tracker_poll(st, U1, "one", c->id, c->state, 1, c->at, &r);
+  ck_assert_int_eq(status, 0);
+  ck_assert_msg(r.change == c->change, "%s: change %d", c->title, r.change);
+  ck_assert_msg(r.restore == c->restore, "%s: restore %d", c->title, r.restore);
+  ck_assert_msg(r.gap_ms == c->gap, "%s: gap %llu", c->title,
+                (unsigned long long)r.gap_ms);
+  ck_assert_int_eq(r.old_state, RUNNING);
+  ck_assert_int_eq(r.new_state, c->state);
+  ck_assert_uint_eq(r.old_stint_ms, 0);
+
+  ck_assert(view_of(st, U1, c->now, &v));
+  ck_assert(v.present);
+  ck_assert_int_eq(v.id, c->id);
+  ck_assert_msg(v.total_ms[RUNNING] == c->running, "%s: running %llu", c->title,
+                (unsigned long long)v.total_ms[RUNNING]);
+  ck_assert_uint_eq(v.total_ms[PAUSED], c->paused);
+  ck_assert_msg(v.uptime_ms == c->uptime, "%s: uptime %llu", c->title,
+                (unsigned long long)v.uptime_ms);
+  ck_assert_uint_eq(v.seen_mask, BIT(RUNNING) | BIT(c->state));
+
+  /* Only the first observation reports the restore. */
+  ck_assert_int_eq(
+      state_tracker_poll(st, U1, "one", c->id, c->state, 1, c->now, &r), 0);
+  ck_assert_int_eq(r.change, ST_NONE);
+  ck_assert_int_eq(r.restore, ST_RESTORE_NONE);
+  state_tracker_destroy(st);
+}
+END_TEST
+
+START_TEST(test_restore_gone_record) {
+  /* U3 was gone when saved: never credited, even with the same id/state. */
+  st_snapshot_t *snap = saved_snapshot();
+  state_tracker_t *st = state_tracker_create();
+  ck_assert_int_eq(state_tracker_import(st, snap, true, 6000), 0);
+  st_snapshot_free(snap);
+
+  st_result_t r;
+  ck_assert_int_eq(
+      state_tracker_poll(st, U3, "three", -1, SHUTOFF, 0, 7000, &r), 0);
+  ck_assert_int_eq(r.change, ST_NONE);
+  ck_assert_int_eq(r.restore, ST_RESTORE_NOT_CREDITED);
+  ck_assert_uint_eq(r.gap_ms, 4000); /* gone since 3000 */
+  st_view_t v;
+  ck_assert(view_of(st, U3, 8000, &v));
+  ck_assert_uint_eq(v.total_ms[SHUTOFF], 3000);
+  state_tracker_destroy(st);
+}
+END_TEST
+
+START_TEST(test_restore_odd_record) {
+  /* A record claiming times after its save and no seen states: credited,
+   * its times are clamped to the save, and its state counts as seen. */
+  st_snapshot_t *snap = saved_snapshot();
+  st_record_t *r = &snap->records[0];
+  r->seen_mask = 0;
+  r->entered_ms = 9000;
+  r->running_since_ms = 9000;
+  state_tracker_t *st = state_tracker_create();
+  ck_assert_int_eq(state_tracker_import(st, snap, true, 5500), 0);
+  st_snapshot_free(snap);
+
+  st_result_t res;
+  ck_assert_int_eq(state_tracker_poll(st, U1, "one", 5, RUNNING, 1, 6000, &res),
+                   0);
+  ck_assert_int_eq(res.restore, ST_RESTORE_CREDITED);
+  st_view_t v;
+  ck_assert(view_of(st, U1, 7000, &v));
+  ck_assert_uint_eq(v.seen_mask, BIT(RUNNING));
+  ck_assert_uint_eq(v.uptime_ms, 2000);
+  ck_assert_uint_eq(v.total_ms[RUNNING], 6000);
+  /* A poll issued after the save is not older than the last transition. */
+  ck_assert_int_eq(state_tracker_poll(st, U1, "one", 5, PAUSED, 1, 6500, &res),
+                   0);
+  ck_assert_int_eq(res.change, ST_CHANGED);
+  ck_assert_uint_eq(res.old_stint_ms, 1500);
+  state_tracker_destroy(st);
+}
+END_TEST
+
+START_TEST(test_round_trip) {
+  /* Export, import on the same clock, observe everything unchanged at the
+   * save time: the next export is identical. */
+  st_snapshot_t *a = saved_snapshot();
+  state_tracker_t *st = state_tracker_create();
+  ck_assert_int_eq(state_tracker_import(st, a, true, 5000), 0);
+  st_result_t r;
+  ck_assert_int_eq(state_tracker_poll(st, U1, "one", 5, RUNNING, 1, 5000, &r),
+                   0);
+  ck_assert_int_eq(r.restore, ST_RESTORE_CREDITED);
+  ck_assert_int_eq(state_tracker_poll(st, U2, "two", 6, PAUSED, 2, 5000, &r),
+                   0);
+  ck_assert_int_eq(r.restore, ST_RESTORE_CREDITED);
+  /* U3 stays pending (gone). */
+
+  st_snapshot_t *b = NULL;
+  ck_assert_int_eq(state_tracker_export(st, BOOT_A, 5000, &b), 0);
+  ck_assert_str_eq(a->boot_id, b->boot_id);
+  ck_assert_uint_eq(a->saved_ms, b->saved_ms);
+  ck_assert_uint_eq(a->count, b->count);
+  for (size_t i = 0; i < a->count; i++) {
+    const st_record_t *x = &a->records[i], *y = &b->records[i];
+    ck_assert_str_eq(x->uuid, y->uuid);
+    ck_assert_str_eq(x->name, y->name);
+    ck_assert_int_eq(x->id, y->id);
+    ck_assert_int_eq(x->state, y->state);
+    ck_assert_int_eq(x->reason, y->reason);
+    ck_assert_uint_eq(x->seen_mask, y->seen_mask);
+    ck_assert_mem_eq(x->total_ms, y->total_ms, sizeof(x->total_ms));
+    ck_assert_uint_eq(x->entered_ms, y->entered_ms);
+    ck_assert_uint_eq(x->running_since_ms, y->running_since_ms);
+    ck_assert_int_eq(x->present, y->present);
+    ck_assert_uint_eq(x->gone_since_ms, y->gone_since_ms);
+  }
+  st_snapshot_free(a);
+  st_snapshot_free(b);
+  state_tracker_destroy(st);
+}
+END_TEST
+
+/* A pending domain is exported again with its saved record, as gone since it
+ * was last known present, and forgotten forget_after after that. */
+typedef struct {
+  const char *title;
+  bool same_clock;
+  uint64_t import_ms;
+  uint64_t u1_gone_since; /* U1 was present at the save (5000) */
+  uint64_t u3_gone_since; /* U3 was gone since 3000 */
+} pending_case_t;
+
+static const pending_case_t pending_cases[] = {
+    {"same clock", true, 6000, 5000, 3000},
+    {"other clock", false, 100, 100, 100},
+};
+
+START_TEST(test_pending) {
+  const pending_case_t *c = &pending_cases[_i];
+  const uint64_t forget = 10000;
+  st_snapshot_t *a = saved_snapshot();
+  state_tracker_t *st = state_tracker_create();
+  ck_assert_int_eq(state_tracker_import(st, a, c->same_clock, c->import_ms), 0);
+
+  /* Sweeps do not make pending domains gone or present. */
+  ck_assert_uint_eq(
+      state_tracker_sweep(st, c->import_ms + 10, c->import_ms + 20, forget), 0);
+  st_snapshot_t *b = NULL;
+  ck_assert_int_eq(state_tracker_export(st, BOOT_A, c->import_ms + 50, &b), 0);
+  ck_assert_uint_eq(b->count, 3);
+  for (size_t i = 0; i < a->count; i++) {
+    const st_record_t *x = &a->records[i], *y = &b->records[i];
+    ck_assert_str_eq(x->uuid, y->uuid);
+    ck_assert_str_eq(x->name, y->name);
+    ck_assert_int_eq(x->id, y->id);
+    ck_assert_int_eq(x->state, y->state);
+    ck_assert_int_eq(x->reason, y->reason);
+    ck_assert_uint_eq(x->seen_mask, y->seen_mask);
+    ck_assert_mem_eq(x->total_ms, y->total_ms, sizeof(x->total_ms));
+    ck_assert_uint_eq(x->entered_ms, y->entered_ms);
+    ck_assert_uint_eq(x->running_since_ms, y->running_since_ms);
+    ck_assert(!y->present);
+  }
+  ck_assert_uint_eq(b->records[0].gone_since_ms, c->u1_gone_since);
+  ck_assert_uint_eq(b->records[1].gone_since_ms, c->u1_gone_since);
+  ck_assert_uint_eq(b->records[2].gone_since_ms, c->u3_gone_since);
+
+  /* Re-imported on the same clock, a re-exported pending domain is no
+   * longer credited: it was not seen in between. */
+  state_tracker_t *again = state_tracker_create();
+  ck_assert_int_eq(state_tracker_import(again, b, true, c->import_ms + 60), 0);
+  st_result_t r;
+  ck_assert_int_eq(state_tracker_poll(again, U1, "one", 5, RUNNING, 1,
+                                      c->import_ms + 70, &r),
+                   0);
+  ck_assert_int_eq(r.restore, ST_RESTORE_NOT_CREDITED);
+  ck_assert_uint_eq(r.gap_ms, c->import_ms + 70 - c->u1_gone_since);
+  state_tracker_destroy(again);
+
+  /* Forgotten once gone for more than forget_after. */
+  uint64_t first =
+      c->u3_gone_since < c->u1_gone_since ? c->u3_gone_since : c->u1_gone_since;
+  ck_assert_uint_eq(state_tracker_sweep(st, 0, first + forget, forget), 0);
+  ck_assert_uint_eq(state_tracker_count(st), 3);
+  size_t dropped =
+      state_tracker_sweep(st, 0, c->u1_gone_since + forget + 1, forget);
+  ck_assert_uint_eq(state_tracker_count(st), 0);
+  ck_assert_uint_eq(dropped, 3);
+
+  st_snapshot_free(a);
+  st_snapshot_free(b);
+  state_tracker_destroy(st);
+}
+END_TEST
+
+START_TEST(test_import_errors) {
+  st_snapshot_t *snap = saved_snapshot();
+  state_tracker_t *st = state_tracker_create();
+
+  /* Not empty. */
+  ck_assert_int_eq(state_tracker_poll(st, U1, "x", 1, RUNNING, 0, 0, NULL), 0);
+  ck_assert_int_eq(state_tracker_import(st, snap, true, 0), -EBUSY);
+  state_tracker_destroy(st);
+
+  static const struct {
+    const char *title;
+    const char *uuid;
+    int id, state;
+    uint32_t seen_mask;
+  } bad[] = {
+      {"bad uuid", "00000000-0000-4000-8000-00000000000G", 5, RUNNING, 2},
+      {"duplicate uuid", U2, 5, RUNNING, 2},
+      {"state too big", U1, 5, ST_STATE_COUNT, 2},
+      {"negative state", U1, 5, -1, 2},
+      {"bad id", U1, -2, RUNNING, 2},
+      {"seen_mask too big", U1, 5, RUNNING, 0x100},
+  };
+  for (size_t i = 0; i < STATIC_ARRAY_SIZE(bad); i++) {
+    st_record_t saved = snap->records[0];
+    st_record_t *r = &snap->records[0];
+    snprintf(r->uuid, sizeof(r->uuid), "%s", bad[i].uuid);
+    r->id = bad[i].id;
+    r->state = bad[i].state;
+    r->seen_mask = bad[i].seen_mask;
+    st = state_tracker_create();
+    /* The bad record is first or last: nothing is kept either way. */
+    ck_assert_msg(state_tracker_import(st, snap, true, 0) == -EINVAL, "%s",
+                  bad[i].title);
+    ck_assert_uint_eq(state_tracker_count(st), 0);
+    state_tracker_destroy(st);
+    snap->records[0] = saved;
+  }
+  st = state_tracker_create();
+  ck_assert_int_eq(state_tracker_import(st, NULL, true, 0), -EINVAL);
+  snap->records[2].state = 9;
+  ck_assert_int_eq(state_tracker_import(st, snap, true, 0), -EINVAL);
+  ck_assert_uint_eq(state_tracker_count(st), 0);
+  /* A NULL name is an empty one. */
+  snap->records[2].state = SHUTOFF;
+  free(snap->records[2].name);
+  snap->records[2].name = NULL;
+  ck_assert_int_eq(state_tracker_import(st, snap, true, 0), 0);
+  st_view_t v;
+  ck_assert(view_of(st, U3, 0, &v));
+  ck_assert_str_eq(v.name, "");
+  state_tracker_destroy(st);
+  st_snapshot_free(snap);
+}
+END_TEST
+
+/* ---- scale ---- */
+
+#define MANY 10000
+
+static void many_uuid(char *buf, size_t i) {
+  snprintf(buf, ST_UUID_LEN + 1, "%08zx-0000-4000-8000-%012zx",
+           (size_t)((i * 2654435761u) & 0xffffffffu), i);
+}
+
+static int many_cb(const st_view_t *v, void *ud) {
+  size_t *n = ud;
+  (*n)++;
+  return (v->present && v->state == ((v->id % 2) ? PAUSED : RUNNING) &&
+          v->sum_ms == 3000)
+             ? 0
+             : -1;
+}
+
+START_TEST(test_many_domains) {
+  state_tracker_t *st = state_tracker_create();
+  char uuid[ST_UUID_LEN + 1];
+  st_result_t r;
+
+  for (size_t i = 0; i < MANY; i++) {
+    many_uuid(uuid, i);
+    ck_assert_int_eq(
+        state_tracker_poll(st, uuid, "vm", (int)i, RUNNING, 0, 0, &r), 0);
+    ck_assert_int_eq(r.change, ST_FIRST);
+  }
+  ck_assert_uint_eq(state_tracker_count(st), MANY);
+  for (size_t i = 1; i < MANY; i += 2) {
+    many_uuid(uuid, i);
+    ck_assert_int_eq(
+        state_tracker_event(st, uuid, "vm", (int)i, PAUSED, 0, 1000, &r), 0);
+    ck_assert_int_eq(r.change, ST_CHANGED);
+  }
+  for (size_t i = 0; i < MANY; i++) {
+    many_uuid(uuid, i);
+    ck_assert_int_eq(state_tracker_poll(st, uuid, "vm", (int)i,
+                                        (i % 2) ? PAUSED : RUNNING, 0, 2000,
+                                        &r),
+                     0);
+    ck_assert_int_eq(r.change, ST_NONE);
+  }
+  ck_assert_uint_eq(state_tracker_sweep(st, 2000, 2000, 0), 0);
+  size_t n = 0;
+  ck_assert_int_eq(state_tracker_foreach(st, 3000, many_cb, &n), 0);
+  ck_assert_uint_eq(n, MANY);
+
+  st_snapshot_t *snap = NULL;
+  ck_assert_int_eq(state_tracker_export(st, BOOT_A, 3000, &snap), 0);
+  ck_assert_uint_eq(snap->count, MANY);
+  for (size_t i = 1; i < MANY; i++)
+    ck_assert_int_lt(strcmp(snap->records[i - 1].uuid, snap->records[i].uuid),
+                     0);
+  state_tracker_t *st2 = state_tracker_create();
+  ck_assert_int_eq(state_tracker_import(st2, snap, true, 3000), 0);
+  ck_assert_uint_eq(state_tracker_count(st2), MANY);
+  st_snapshot_free(snap);
+  state_tracker_destroy(st2);
+
+  /* Half are not polled: gone, then forgotten. */
+  for (size_t i = 0; i < MANY; i += 2) {
+    many_uuid(uuid, i);
+    ck_assert_int_eq(
+        state_tracker_poll(st, uuid, "vm", (int)i, RUNNING, 0, 4000, NULL), 0);
+  }
+  ck_assert_uint_eq(state_tracker_sweep(st, 4000, 4000, 100), 0);
+  ck_assert_uint_eq(state_tracker_sweep(st, 4000, 4101, 100), MANY / 2);
+  ck_assert_uint_eq(state_tracker_count(st), MANY / 2);
+  state_tracker_destroy(st);
+}
+END_TEST
+
+static Suite *tracker_suite(void) {
+  Suite *s = suite_create("state_tracker");
+  TCase *tc = tcase_create("core");
+  tcase_add_loop_test(tc, test_sequences, 0, STATIC_ARRAY_SIZE(seq_cases));
+  tcase_add_test(tc, test_first_result);
+  tcase_add_test(tc, test_names_and_ids);
+  tcase_add_test(tc, test_bad_arguments);
+  tcase_add_test(tc, test_state_names);
+  tcase_add_test(tc, test_foreach_stops);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("persistence");
+  tcase_add_test(tc, test_export);
+  tcase_add_loop_test(tc, test_restore, 0, STATIC_ARRAY_SIZE(restore_cases));
+  tcase_add_test(tc, test_restore_gone_record);
+  tcase_add_test(tc, test_restore_odd_record);
+  tcase_add_test(tc, test_round_trip);
+  tcase_add_loop_test(tc, test_pending, 0, STATIC_ARRAY_SIZE(pending_cases));
+  tcase_add_test(tc, test_import_errors);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("scale");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_many_domains);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(tracker_suite());
+  srunner_run_all(sr, CK_ENV);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return (failed == 0) ? EXIT_SUCCESS : EXIT_FAILURE;
+}
