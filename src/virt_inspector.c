@@ -363,7 +363,9 @@ static int read_boot_id(char ret[ST_UUID_LEN + 1]) {
   return 0;
 }
 
-static void save_state(uint64_t now) {
+/* Writes the state file. At shutdown (no read context: c_complain cannot
+ * be used there) a failure is logged directly. */
+static void save_state(uint64_t now, bool at_shutdown) {
   if (!saving_enabled)
     return;
   st_snapshot_t *snap = NULL;
@@ -376,11 +378,14 @@ static void save_state(uint64_t now) {
     rc = state_store_write(conf_state_file, snap);
   st_snapshot_free(snap);
   last_save_ms = now;
-  if (rc != 0)
-    c_complain(LOG_WARNING, &save_complaint,
-               PLUGIN_NAME " plugin: saving the state file \"%s\" failed: "
-                           "%s",
-               conf_state_file, STRERROR(-rc));
+  if (rc != 0 && at_shutdown)
+    WARNING(PLUGIN_NAME " plugin: saving the state file \"%s\" failed: %s",
+            conf_state_file, STRERROR(-rc));
+  else if (rc != 0)
+    c_complain_once(LOG_WARNING, &save_complaint,
+                    PLUGIN_NAME " plugin: saving the state file \"%s\" failed: "
+                                "%s",
+                    conf_state_file, STRERROR(-rc));
   else
     c_release(LOG_INFO, &save_complaint,
               PLUGIN_NAME " plugin: saving the state file \"%s\" works "
@@ -565,10 +570,11 @@ static int connect_libvirt(void) {
   if (inspector_is_connected(inspector))
     return 0;
   if (inspector_connect(inspector) != 0) {
-    c_complain(LOG_ERR, &connect_complaint,
-               PLUGIN_NAME " plugin: cannot connect to \"%s\": %s (retrying "
-                           "every interval)",
-               conf_uri, inspector_error(inspector));
+    c_complain_once(LOG_ERR, &connect_complaint,
+                    PLUGIN_NAME
+                    " plugin: cannot connect to \"%s\": %s (retrying "
+                    "every interval)",
+                    conf_uri, inspector_error(inspector));
     return -1;
   }
   if (c_would_release(&connect_complaint))
@@ -585,10 +591,10 @@ static void connect_events(void) {
   if (!conf_events || inspector_events_connected(inspector))
     return;
   if (inspector_events_connect(inspector) != 0)
-    c_complain(LOG_WARNING, &events_complaint,
-               PLUGIN_NAME " plugin: lifecycle events unavailable: %s; "
-                           "transitions are timed at the next read.",
-               inspector_error(inspector));
+    c_complain_once(LOG_WARNING, &events_complaint,
+                    PLUGIN_NAME " plugin: lifecycle events unavailable: %s; "
+                                "transitions are timed at the next read.",
+                    inspector_error(inspector));
   else
     c_release(LOG_INFO, &events_complaint,
               PLUGIN_NAME " plugin: lifecycle events available again.");
@@ -609,14 +615,14 @@ static int vi_read(void) {
     read_generation++;
     int n = inspector_read(inspector, read_domain, &ctx);
     if (n == -ENOTCONN) {
-      c_complain(LOG_ERR, &connect_complaint,
-                 PLUGIN_NAME " plugin: connection to \"%s\" lost: %s "
-                             "(reconnecting every interval)",
-                 conf_uri, inspector_error(inspector));
+      c_complain_once(LOG_ERR, &connect_complaint,
+                      PLUGIN_NAME " plugin: connection to \"%s\" lost: %s "
+                                  "(reconnecting every interval)",
+                      conf_uri, inspector_error(inspector));
     } else if (n < 0) {
-      c_complain(LOG_WARNING, &read_complaint,
-                 PLUGIN_NAME " plugin: reading domains failed: %s",
-                 inspector_error(inspector));
+      c_complain_once(LOG_WARNING, &read_complaint,
+                      PLUGIN_NAME " plugin: reading domains failed: %s",
+                      inspector_error(inspector));
     } else {
       c_release(LOG_INFO, &read_complaint,
                 PLUGIN_NAME " plugin: reading domains works again.");
@@ -633,7 +639,7 @@ static int vi_read(void) {
   tracker_floor_ms = now;
   pthread_mutex_unlock(&tracker_lock);
   if (now - last_save_ms >= conf_save_interval_ms)
-    save_state(now);
+    save_state(now, false);
 
   submit_health(ctx.selected, started);
   /* Always 0: a failing read callback would make collectd back off for up
@@ -831,8 +837,8 @@ static int vi_init(void) {
             inspector_error(inspector));
     conf_events = false;
   }
-  if (connect_libvirt() == 0) /* a failure is retried at every read */
-    connect_events();
+  /* The connections open at the first read, right after init: the log
+   * throttling (c_complain) needs a read context. */
   return 0;
 }
 
@@ -840,7 +846,7 @@ static int vi_shutdown(void) {
   inspector_destroy(inspector); /* joins the event thread first */
   inspector = NULL;
   if (tracker != NULL)
-    save_state(now_ms());
+    save_state(now_ms(), true);
   state_tracker_destroy(tracker);
   tracker = NULL;
   sfree(conf_state_file);

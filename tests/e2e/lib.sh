@@ -1,0 +1,773 @@
+# tests/e2e/lib.sh -- shared harness for the virt_inspector end-to-end suites.
+#
+# Source it from a bash script (it uses bash features: arrays, [[ ]],
+# EPOCHREALTIME, {fd} redirections):
+#
+#     . "$(dirname "$0")/lib.sh"
+#     e2e_require_plugin          # fails clearly if the .so is not built
+#     start_libvirtd
+#     virsh_open
+#     start_collectd '...config body...'
+#     assert_eq "..." "$(csv_last ...)" "1073741824"
+#     ...                         # summary + exit code come from the EXIT trap
+#
+# What it provides
+#   $T                  per-run temp dir (removed on success, kept on failure)
+#   wait_until SECS CMD...      poll CMD every 0.1 s until it succeeds or the
+#                               deadline passes (returns 1 then)
+#   start_libvirtd / kill_libvirtd (SIGKILL) / stop_libvirtd / restart_libvirtd
+#                       a private libvirtd in its own mount namespace, with
+#                       its sockets in $T/lv; $LV_URI is the test-driver URI
+#   virsh_open / virsh_run CMD / virsh_close
+#                       one long-lived `virsh -c $LV_URI` fed through a FIFO,
+#                       so test-driver state (which libvirtd resets when its
+#                       last client disconnects) survives between commands
+#   domain_xml NAME UUID [DEVICES_XML]     prints a test-driver domain XML
+#   start_collectd BODY / start_collectd_expect_fail BODY / stop_collectd
+#   getval / listval / wait_value / wait_listed / csv_file / csv_last /
+#   csv_rows / wait_csv / wait_intervals N
+#   ok / not_ok / assert_eq / assert_num / assert_getval / assert_csv /
+#   assert_listed / assert_absent / assert_absent_re / assert_log /
+#   assert_no_log / count_log / assert_count_log
+#
+# Every assertion prints `ok - ...` or `not ok - ...`; when the script exits
+# the trap stops everything that was started, prints the collectd and
+# libvirtd log tails if anything failed, and prints `N passed, M failed`
+# alone on the last line. The exit status is 1 if anything failed.
+#
+# Requirements: root (mount namespaces), unshare(1), libvirtd, virsh,
+# collectd, collectdctl. A missing requirement is a failure with a reason,
+# never a silent skip.
+
+# ---------------------------------------------------------------- setup ----
+
+E2E_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${top_srcdir:=$(cd "$E2E_LIB_DIR/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+export top_srcdir top_builddir
+export LC_ALL=C
+shopt -s extglob
+
+E2E_NAME=$(basename "$0" .sh)
+E2E_PASS=0
+E2E_FAIL=0
+E2E_PLUGIN_SO="$top_builddir/.libs/virt_inspector.so"
+E2E_STOCK_PLUGINDIR=${E2E_STOCK_PLUGINDIR:-/usr/lib/collectd}
+E2E_TYPESDB=${E2E_TYPESDB:-/usr/share/collectd/types.db}
+E2E_HOST=testhost
+E2E_STOCK_PLUGINS=${E2E_STOCK_PLUGINS:-}
+
+COLLECTD_PID=
+COLLECTD_RUN=0
+COLLECTD_INTERVAL=${COLLECTD_INTERVAL:-1}
+LIBVIRTD_PID=
+LIBVIRTD_NS=
+LIBVIRTD_RUN=0
+VIRSH_PID=
+VIRSH_FD=
+VIRSH_SEQ=0
+VIRSH_OUTPUT=
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/vi-e2e-$E2E_NAME.XXXXXX") || {
+    echo "not ok - cannot create a temp dir"; echo "0 passed, 1 failed"; exit 1
+}
+LV_SOCK="$T/lv/libvirt-sock"
+LV_URI="test+unix:///default?socket=$LV_SOCK"
+COLLECTD_CONF="$T/collectd.conf"
+COLLECTD_LOG="$T/collectd.log"
+COLLECTD_OUT="$T/collectd.out"
+COLLECTD_SOCK="$T/collectd.sock"
+CSV_DIR="$T/csv"
+LIBVIRTD_LOG="$T/libvirtd.log"
+
+# ------------------------------------------------------------ reporting ----
+
+ok() {
+    E2E_PASS=$((E2E_PASS + 1))
+    echo "ok - $*"
+}
+
+E2E_FIRST_FAIL_RUN=
+not_ok() {
+    E2E_FAIL=$((E2E_FAIL + 1))
+    [ -n "$E2E_FIRST_FAIL_RUN" ] || E2E_FIRST_FAIL_RUN=$COLLECTD_RUN
+    echo "not ok - $*"
+}
+
+# note MSG: informational line (not an assertion)
+note() { echo "# $*"; }
+
+# e2e_bail REASON: a setup step failed; record it and stop the suite.
+e2e_bail() {
+    not_ok "$*"
+    exit 1
+}
+
+e2e_cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    set +e
+    if [ -n "$E2E_SIGNAL" ]; then
+        not_ok "suite interrupted by SIG$E2E_SIGNAL"
+    elif [ "$rc" -ne 0 ] && [ "$E2E_FAIL" -eq 0 ]; then
+        not_ok "suite aborted (exit status $rc)"
+    fi
+    virsh_close 2>/dev/null
+    stop_collectd quiet 2>/dev/null
+    kill_libvirtd 2>/dev/null
+    rmdir "$T" 2>/dev/null # nothing was started: nothing to keep
+    if [ "$E2E_FAIL" -gt 0 ] && [ -d "$T" ]; then
+        echo "# ---- diagnostics (temp dir kept: $T) ----"
+        local first="$T/collectd.$E2E_FIRST_FAIL_RUN.log"
+        if [ "${E2E_FIRST_FAIL_RUN:-0}" -gt 0 ] &&
+            [ "$E2E_FIRST_FAIL_RUN" -ne "$COLLECTD_RUN" ] && [ -s "$first" ]; then
+            echo "# log tail of collectd run #$E2E_FIRST_FAIL_RUN, where the first failure was ($first):"
+            tail -n 25 "$first" | sed 's/^/#   /'
+        fi
+        if [ -s "$COLLECTD_LOG" ]; then
+            echo "# collectd log tail, last run #$COLLECTD_RUN ($COLLECTD_LOG):"
+            tail -n 40 "$COLLECTD_LOG" | sed 's/^/#   /'
+        fi
+        if [ -s "$COLLECTD_OUT" ]; then
+            echo "# collectd stdout/stderr tail ($COLLECTD_OUT):"
+            tail -n 15 "$COLLECTD_OUT" | sed 's/^/#   /'
+        fi
+        if [ -s "$LIBVIRTD_LOG" ]; then
+            echo "# libvirtd log tail ($LIBVIRTD_LOG):"
+            grep -v '^[[:space:]]*$' "$LIBVIRTD_LOG" | tail -n 20 | sed 's/^/#   /'
+        fi
+        if [ -s "$T/libvirtd.out" ]; then
+            echo "# libvirtd stdout/stderr tail:"
+            tail -n 10 "$T/libvirtd.out" | sed 's/^/#   /'
+        fi
+    elif [ "$E2E_FAIL" -eq 0 ] && [ -z "${E2E_KEEP:-}" ]; then
+        rm -rf "$T"
+    fi
+    echo "$E2E_PASS passed, $E2E_FAIL failed"
+    [ "$E2E_FAIL" -eq 0 ] && exit 0
+    exit 1
+}
+trap e2e_cleanup EXIT
+E2E_SIGNAL=
+trap 'E2E_SIGNAL=INT; exit 130' INT
+trap 'E2E_SIGNAL=TERM; exit 143' TERM
+
+# -------------------------------------------------------------- waiting ----
+
+# Microseconds since the epoch (bash 5 EPOCHREALTIME, any decimal separator).
+_now_us() {
+    local t=$EPOCHREALTIME
+    echo "${t/[.,]/}"
+}
+
+# SECS (integer or decimal) -> microseconds
+_secs_to_us() {
+    local s=$1 int frac
+    int=${s%%.*}
+    if [ "$int" != "$s" ]; then frac=${s#*.}; else frac=; fi
+    frac="${frac}000000"
+    frac=${frac:0:6}
+    echo $(( ${int:-0} * 1000000 + 10#$frac ))
+}
+
+# wait_until TIMEOUT CMD...: run CMD every 0.1 s until it succeeds (return 0)
+# or TIMEOUT seconds have passed (return 1).
+wait_until() {
+    local deadline
+    deadline=$(( $(_now_us) + $(_secs_to_us "$1") ))
+    shift
+    while :; do
+        "$@" && return 0
+        [ "$(_now_us)" -ge "$deadline" ] && return 1
+        sleep 0.1
+    done
+}
+
+# ------------------------------------------------------- preconditions ----
+
+e2e_require_root() {
+    [ "$(id -u)" -eq 0 ] ||
+        e2e_bail "needs root (private libvirtd in a mount namespace); running as uid $(id -u)"
+    local p
+    for p in unshare libvirtd virsh collectd collectdctl mount; do
+        command -v "$p" >/dev/null 2>&1 || e2e_bail "required program '$p' not found in PATH"
+    done
+    local err
+    if ! err=$(unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs /mnt' 2>&1); then
+        e2e_bail "unshare -m / tmpfs mount does not work here (need CAP_SYS_ADMIN): $err"
+    fi
+    [ -r "$E2E_TYPESDB" ] || e2e_bail "collectd types.db not found at $E2E_TYPESDB"
+}
+
+# e2e_require_plugin: the plugin under test must have been built.
+e2e_require_plugin() {
+    [ -f "$E2E_PLUGIN_SO" ] ||
+        e2e_bail "plugin not built: $E2E_PLUGIN_SO does not exist (run make in $top_builddir)"
+}
+
+# ------------------------------------------------------------- libvirtd ----
+
+# start_libvirtd: a private libvirtd whose /run/libvirt, /var/lib/libvirt,
+# /var/cache/libvirt and /etc/libvirt are tmpfs mounts in its own mount
+# namespace, sockets in $T/lv, pid file and log in $T. Never touches a
+# system libvirtd.
+start_libvirtd() {
+    [ -n "$LIBVIRTD_PID" ] && { echo "start_libvirtd: already running" >&2; return 1; }
+    LIBVIRTD_RUN=$((LIBVIRTD_RUN + 1))
+    mkdir -p "$T/lv"
+    rm -f "$T/lv/libvirt-sock" "$T/lv/libvirt-sock-ro" "$T/lv/libvirt-admin-sock"
+    cat >"$T/libvirtd.conf" <<EOF
+unix_sock_dir = "$T/lv"
+auth_unix_rw = "none"
+auth_unix_ro = "none"
+listen_tcp = 0
+listen_tls = 0
+log_outputs = "3:file:$LIBVIRTD_LOG"
+EOF
+    printf 'user = "root"\ngroup = "root"\n' >"$T/qemu.conf"
+    # mount points must exist on the host before the namespace can use them
+    mkdir -p /run/libvirt /var/lib/libvirt /var/cache/libvirt /etc/libvirt
+    echo "==== libvirtd start #$LIBVIRTD_RUN $(date '+%F %T') ====" >>"$T/libvirtd.out"
+    # unshare and sh both exec, so $! is libvirtd's pid.
+    # shellcheck disable=SC2016
+    unshare -m --propagation private sh -c '
+        set -e
+        for d in /run/libvirt /var/lib/libvirt /var/cache/libvirt /etc/libvirt; do
+            mount -t tmpfs tmpfs "$d"
+        done
+        cp "$1/qemu.conf" /etc/libvirt/
+        exec libvirtd -f "$1/libvirtd.conf" -p "$1/libvirtd.pid"
+    ' sh "$T" </dev/null >>"$T/libvirtd.out" 2>&1 &
+    LIBVIRTD_PID=$!
+    if ! wait_until 30 _libvirtd_up; then
+        local why="libvirtd did not create $LV_SOCK within 30 s"
+        kill -0 "$LIBVIRTD_PID" 2>/dev/null || why="libvirtd exited during startup"
+        kill_libvirtd
+        echo "start_libvirtd: $why" >&2
+        return 1
+    fi
+    LIBVIRTD_NS=$(readlink "/proc/$LIBVIRTD_PID/ns/mnt" 2>/dev/null)
+    return 0
+}
+
+_libvirtd_up() {
+    [ -S "$LV_SOCK" ] && return 0
+    kill -0 "$LIBVIRTD_PID" 2>/dev/null || return 2
+    return 1
+}
+
+# kill_libvirtd: SIGKILL libvirtd and anything else in its mount namespace
+# (the namespace and its tmpfs mounts go away with the last process).
+kill_libvirtd() {
+    [ -n "$LIBVIRTD_PID" ] || return 0
+    local ns p pids=
+    ns=$LIBVIRTD_NS
+    [ -n "$ns" ] || ns=$(readlink "/proc/$LIBVIRTD_PID/ns/mnt" 2>/dev/null)
+    if [ -n "$ns" ] && [ "$ns" != "$(readlink /proc/self/ns/mnt)" ]; then
+        for p in /proc/[0-9]*; do
+            [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$ns" ] && pids="$pids ${p#/proc/}"
+        done
+    fi
+    # shellcheck disable=SC2086
+    kill -KILL "$LIBVIRTD_PID" $pids 2>/dev/null
+    wait "$LIBVIRTD_PID" 2>/dev/null
+    LIBVIRTD_PID=
+    LIBVIRTD_NS=
+    return 0
+}
+
+# stop_libvirtd: polite shutdown (SIGTERM), SIGKILL after 15 s.
+stop_libvirtd() {
+    [ -n "$LIBVIRTD_PID" ] || return 0
+    kill -TERM "$LIBVIRTD_PID" 2>/dev/null
+    wait_until 15 _pid_gone "$LIBVIRTD_PID"
+    kill_libvirtd
+}
+
+# restart_libvirtd: SIGKILL then start again. All test-driver state is lost
+# (the default domain `test` comes back); an open virsh session is reopened.
+restart_libvirtd() {
+    local had_virsh=$VIRSH_PID
+    [ -n "$had_virsh" ] && virsh_close
+    kill_libvirtd
+    start_libvirtd || return 1
+    [ -n "$had_virsh" ] && { virsh_open || return 1; }
+    return 0
+}
+
+_pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# ---------------------------------------------------------------- virsh ----
+
+# virsh_open: start `virsh -c $LV_URI` in shell mode reading from a FIFO that
+# this shell holds open, so the connection (and the test driver's state)
+# lives until virsh_close.
+virsh_open() {
+    [ -n "$VIRSH_PID" ] && return 0
+    rm -f "$T/virsh.in"
+    mkfifo "$T/virsh.in" || return 1
+    : >"$T/virsh.out"
+    virsh -q -c "$LV_URI" <"$T/virsh.in" >>"$T/virsh.out" 2>&1 &
+    VIRSH_PID=$!
+    exec {VIRSH_FD}>"$T/virsh.in"
+    # first round trip proves the connection works
+    if ! virsh_run "uri" >/dev/null; then
+        echo "virsh_open: cannot talk to libvirtd at $LV_URI: $VIRSH_OUTPUT" >&2
+        virsh_close
+        return 1
+    fi
+}
+
+# virsh_run "COMMAND ARGS": run one command in the session (virsh shell
+# quoting applies) and wait for it. Output (stdout+stderr) is left in
+# $VIRSH_OUTPUT and printed to stdout; returns 1 if it reported an error.
+virsh_run() {
+    [ -n "$VIRSH_PID" ] || { VIRSH_OUTPUT="no virsh session"; return 1; }
+    VIRSH_SEQ=$((VIRSH_SEQ + 1))
+    # virsh's echo joins its arguments with a space, so the marker it prints
+    # ("__e2e_ done_N__") differs from the echoed command line.
+    # BASHPID + RANDOM keep markers unique when called from a subshell
+    # (whose VIRSH_SEQ increment is lost).
+    local id="${VIRSH_SEQ}_${BASHPID}_${RANDOM}"
+    local mark="__e2e_ done_${id}__" off
+    off=$(stat -c %s "$T/virsh.out")
+    printf '%s\necho "__e2e_" "done_%s__"\n' "$*" "$id" >&"$VIRSH_FD" ||
+        { VIRSH_OUTPUT="virsh session gone"; return 1; }
+    if ! wait_until 30 _virsh_marked "$mark"; then
+        VIRSH_OUTPUT="virsh: no answer to '$*' within 30 s"
+        return 1
+    fi
+    VIRSH_OUTPUT=$(tail -c +"$((off + 1))" "$T/virsh.out" | awk -v m="$mark" '
+        index($0, "echo \"__e2e_\" \"done_") { next }
+        (i = index($0, m)) { printf "%s", substr($0, 1, i - 1); exit }
+        { print }')
+    printf '%s\n' "$VIRSH_OUTPUT"
+    case "$VIRSH_OUTPUT" in
+    *error:*) return 1 ;;
+    esac
+    return 0
+}
+
+_virsh_marked() {
+    grep -qF "$1" "$T/virsh.out" && return 0
+    kill -0 "$VIRSH_PID" 2>/dev/null || return 2
+    return 1
+}
+
+virsh_close() {
+    [ -n "$VIRSH_PID" ] || return 0
+    if [ -n "$VIRSH_FD" ]; then
+        { printf 'quit\n' >&"$VIRSH_FD"; } 2>/dev/null
+        exec {VIRSH_FD}>&-
+        VIRSH_FD=
+    fi
+    wait_until 5 _pid_gone "$VIRSH_PID" || kill -KILL "$VIRSH_PID" 2>/dev/null
+    wait "$VIRSH_PID" 2>/dev/null
+    VIRSH_PID=
+}
+
+_xml_escape() {
+    # sed, not ${s//x/y}: bash 5.2 treats '&' in a replacement as the match
+    printf '%s' "$1" | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' \
+        -e 's/"/\&quot;/g' -e "s/'/\\&apos;/g"
+}
+
+# new_uuid: a random lower-case UUID
+new_uuid() { cat /proc/sys/kernel/random/uuid; }
+
+# domain_xml NAME UUID [DEVICES_XML] [MEMORY_KIB]: a minimal test-driver
+# domain. Give DEVICES_XML "<memballoon model='virtio'/>" for memory stats.
+domain_xml() {
+    cat <<EOF
+<domain type='test'>
+  <name>$(_xml_escape "$1")</name>
+  <uuid>$2</uuid>
+  <memory unit='KiB'>${4:-1048576}</memory>
+  <currentMemory unit='KiB'>${4:-1048576}</currentMemory>
+  <vcpu>1</vcpu>
+  <os><type>hvm</type></os>
+  <devices>${3:-}</devices>
+</domain>
+EOF
+}
+
+# virsh_create NAME UUID [DEVICES_XML] [define|create]: define (persistent,
+# shut off) or create (transient, running) a domain in the session.
+virsh_create() {
+    local f="$T/dom-$2.xml"
+    domain_xml "$1" "$2" "${3:-}" >"$f"
+    virsh_run "${4:-create} $f" >/dev/null
+}
+
+# ------------------------------------------------------------- collectd ----
+
+# collectd_conf BODY: write $COLLECTD_CONF (Interval $COLLECTD_INTERVAL).
+collectd_conf() {
+    cat >"$COLLECTD_CONF" <<EOF
+# generated by tests/e2e/lib.sh (run #$COLLECTD_RUN)
+Hostname "$E2E_HOST"
+FQDNLookup false
+BaseDir "$T/collectd"
+PIDFile "$T/collectd.pid"
+PluginDir "$T/plugins"
+TypesDB "$E2E_TYPESDB"
+Interval $COLLECTD_INTERVAL
+CollectInternalStats true
+
+LoadPlugin logfile
+<Plugin logfile>
+  LogLevel info
+  File "$COLLECTD_LOG"
+  Timestamp true
+  PrintSeverity true
+</Plugin>
+
+LoadPlugin unixsock
+<Plugin unixsock>
+  SocketFile "$COLLECTD_SOCK"
+  SocketGroup "root"
+</Plugin>
+
+LoadPlugin csv
+<Plugin csv>
+  DataDir "$CSV_DIR"
+  StoreRates false
+</Plugin>
+
+$1
+EOF
+}
+
+# _collectd_prepare BODY: fresh plugin dir (copies, collectd refuses
+# symlinks), fresh csv dir, previous log archived; writes the config.
+_collectd_prepare() {
+    COLLECTD_RUN=$((COLLECTD_RUN + 1))
+    [ -f "$COLLECTD_LOG" ] && mv "$COLLECTD_LOG" "$T/collectd.$((COLLECTD_RUN - 1)).log"
+    [ -f "$COLLECTD_OUT" ] && mv "$COLLECTD_OUT" "$T/collectd.$((COLLECTD_RUN - 1)).out"
+    [ -d "$CSV_DIR" ] && mv "$CSV_DIR" "$T/csv.$((COLLECTD_RUN - 1))"
+    rm -rf "$T/plugins" "$COLLECTD_SOCK"
+    mkdir -p "$T/plugins" "$T/collectd" "$CSV_DIR"
+    local p
+    for p in logfile unixsock csv ${E2E_STOCK_PLUGINS:-}; do
+        cp "$E2E_STOCK_PLUGINDIR/$p.so" "$T/plugins/" || return 1
+    done
+    [ -f "$E2E_PLUGIN_SO" ] && cp "$E2E_PLUGIN_SO" "$T/plugins/"
+    collectd_conf "$1"
+}
+
+# start_collectd BODY: start `collectd -f` with the config body appended;
+# waits (deadline) until its unixsock socket exists. Returns 1 if collectd
+# exited or never came up.
+start_collectd() {
+    [ -n "$COLLECTD_PID" ] && stop_collectd
+    _collectd_prepare "$1" || return 1
+    collectd -f -C "$COLLECTD_CONF" </dev/null >"$COLLECTD_OUT" 2>&1 &
+    COLLECTD_PID=$!
+    if ! wait_until 15 _collectd_up; then
+        if kill -0 "$COLLECTD_PID" 2>/dev/null; then
+            echo "start_collectd: no $COLLECTD_SOCK within 15 s" >&2
+            stop_collectd
+        else
+            wait "$COLLECTD_PID"
+            echo "start_collectd: collectd exited with status $? during startup" >&2
+            COLLECTD_PID=
+        fi
+        return 1
+    fi
+    return 0
+}
+
+_collectd_up() {
+    [ -S "$COLLECTD_SOCK" ] && return 0
+    kill -0 "$COLLECTD_PID" 2>/dev/null || return 2
+    return 1
+}
+
+# start_collectd_expect_fail BODY: start collectd with a config that must be
+# rejected. Returns collectd's exit status, also left in $COLLECTD_EXIT
+# (0 if it started up: then it is stopped again). Call it directly, not in
+# $(...), so the run counter and log archive stay consistent.
+COLLECTD_EXIT=
+start_collectd_expect_fail() {
+    [ -n "$COLLECTD_PID" ] && stop_collectd
+    _collectd_prepare "$1" || return 1
+    collectd -f -C "$COLLECTD_CONF" </dev/null >"$COLLECTD_OUT" 2>&1 &
+    local pid=$!
+    wait_until 15 _pid_gone_or_sock "$pid"
+    if kill -0 "$pid" 2>/dev/null; then
+        # it came up (or hangs): that is a "successful" start
+        COLLECTD_PID=$pid
+        stop_collectd
+        COLLECTD_EXIT=0
+        return 0
+    fi
+    wait "$pid"
+    COLLECTD_EXIT=$?
+    return "$COLLECTD_EXIT"
+}
+
+_pid_gone_or_sock() { _pid_gone "$1" || [ -S "$COLLECTD_SOCK" ]; }
+
+# stop_collectd [quiet]: SIGTERM, wait up to 15 s, then SIGKILL.
+stop_collectd() {
+    [ -n "$COLLECTD_PID" ] || return 0
+    kill -TERM "$COLLECTD_PID" 2>/dev/null
+    if ! wait_until 15 _pid_gone "$COLLECTD_PID"; then
+        [ "${1:-}" = quiet ] || echo "stop_collectd: collectd ignored SIGTERM for 15 s, killing it" >&2
+        kill -KILL "$COLLECTD_PID" 2>/dev/null
+    fi
+    wait "$COLLECTD_PID" 2>/dev/null
+    COLLECTD_PID=
+}
+
+# ---------------------------------------------------------- reading values ----
+
+# getval IDENT: collectdctl getval output (name=value lines), status of collectdctl
+getval() { collectdctl -s "$COLLECTD_SOCK" getval "$1" 2>&1; }
+
+# listval: identifiers currently in collectd's cache, one per line
+listval() { collectdctl -s "$COLLECTD_SOCK" listval 2>/dev/null; }
+
+# getval_field IDENT NAME: one field of a getval answer (e.g. value, in, out)
+getval_field() {
+    local out
+    out=$(collectdctl -s "$COLLECTD_SOCK" getval "$1" 2>/dev/null) || return 1
+    printf '%s\n' "$out" | sed -n "s/^$2=//p" | head -n 1
+}
+
+_getval_ok() {
+    local out
+    out=$(collectdctl -s "$COLLECTD_SOCK" getval "$1" 2>/dev/null) || return 1
+    [ -n "$out" ] && ! printf '%s' "$out" | grep -qi 'nan'
+}
+
+# wait_value IDENT [TIMEOUT]: until getval answers with a (non-NaN) value
+wait_value() { wait_until "${2:-15}" _getval_ok "$1"; }
+
+_listed() { listval | grep -qxF "$1"; }
+_not_listed() { ! listval | grep -qxF "$1"; }
+
+# wait_listed IDENT [TIMEOUT] / wait_unlisted IDENT [TIMEOUT]
+wait_listed() { wait_until "${2:-15}" _listed "$1"; }
+wait_unlisted() { wait_until "${2:-15}" _not_listed "$1"; }
+
+# csv_file IDENT: newest csv file of host/plugin[-inst]/type[-tinst]
+csv_file() {
+    # the glob sorts, and the date suffix sorts chronologically
+    local -a f=("$CSV_DIR/$1"-[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9])
+    [ -e "${f[-1]}" ] && printf '%s\n' "${f[-1]}"
+}
+
+# csv_rows IDENT: number of data rows written so far (0 if none)
+csv_rows() {
+    local f n
+    f=$(csv_file "$1") || { echo 0; return; }
+    n=$(($(wc -l <"$f") - 1))
+    [ "$n" -lt 0 ] && n=0
+    echo "$n"
+}
+
+# csv_last IDENT [COLUMN]: exact last value of COLUMN (header name such as
+# value/in/out/minflt, or 1-based index of the value columns; default the
+# first value column) as the csv writer wrote it. COLUMN "epoch" gives the
+# row's time. Returns 1 if there is no data row.
+csv_last() {
+    local f col=${2:-1}
+    f=$(csv_file "$1") || return 1
+    awk -F, -v col="$col" '
+        NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
+        { last = $0 }
+        END {
+            if (last == "") exit 1
+            n = split(last, v, ",")
+            if (col ~ /^[0-9]+$/) i = col + 1; else i = h[col]
+            if (!i || i > n) exit 1
+            print v[i]
+        }' "$f"
+}
+
+_csv_has_rows() { [ "$(csv_rows "$1")" -ge "${2:-1}" ]; }
+
+# wait_csv IDENT [MIN_ROWS] [TIMEOUT]
+wait_csv() { wait_until "${3:-15}" _csv_has_rows "$1" "${2:-1}"; }
+
+# _csv_newer IDENT EPOCH: last row's time is later than EPOCH
+_csv_newer() {
+    local t
+    t=$(csv_last "$1" epoch) || return 1
+    awk -v a="$t" -v b="$2" 'BEGIN { exit !(a + 0 > b + 0) }'
+}
+
+# wait_csv_newer IDENT EPOCH [TIMEOUT]: until a row newer than EPOCH appears
+wait_csv_newer() { wait_until "${3:-20}" _csv_newer "$1" "$2"; }
+
+# wait_intervals N: let N collectd read cycles pass, measured on collectd's
+# own internal statistics (CollectInternalStats), not a fixed sleep.
+E2E_HEARTBEAT="$E2E_HOST/collectd-cache/cache_size"
+wait_intervals() {
+    local n0
+    n0=$(csv_rows "$E2E_HEARTBEAT")
+    wait_until $(( ($1 + 2) * ${COLLECTD_INTERVAL%.*} + 10 )) _csv_has_rows "$E2E_HEARTBEAT" $((n0 + $1))
+}
+
+# normalize a number as printed by collectd's csv writer: 1073741824.000000 -> 1073741824
+_num_norm() {
+    local v=$1
+    case "$v" in
+    *.*) v=${v%%+(0)}; v=${v%.} ;;
+    esac
+    printf '%s' "$v"
+}
+
+# ------------------------------------------------------------- asserting ----
+
+# assert_eq DESC ACTUAL EXPECTED
+assert_eq() {
+    if [ "$2" = "$3" ]; then
+        ok "$1"
+    else
+        not_ok "$1: got '$2', expected '$3'"
+    fi
+}
+
+# assert_num DESC ACTUAL EXPECTED: exact numeric string compare after
+# dropping trailing zero decimals (csv prints gauges with %lf)
+assert_num() {
+    local a
+    a=$(_num_norm "$2")
+    if [ -n "$2" ] && [ "$a" = "$(_num_norm "$3")" ]; then
+        ok "$1"
+    else
+        not_ok "$1: got '$2', expected '$3'"
+    fi
+}
+
+# assert_csv IDENT COLUMN EXPECTED: waits for a csv row, compares the last
+assert_csv() {
+    local v
+    if ! wait_csv "$1" 1 10; then
+        not_ok "csv $1 [$2] == $3: no csv rows ($CSV_DIR/$1-*)"
+        return
+    fi
+    v=$(csv_last "$1" "$2")
+    assert_num "csv $1 [$2] == $3" "$v" "$3"
+}
+
+# assert_getval IDENT NAME EXPECTED: collectdctl prints %e (6 significant
+# digits); compare with relative tolerance 1e-6.
+assert_getval() {
+    local v
+    if ! wait_value "$1" 10; then
+        not_ok "getval $1 $2 == $3: $(getval "$1" | head -n 2 | tr '\n' ' ')"
+        return
+    fi
+    v=$(getval_field "$1" "$2")
+    if [ -n "$v" ] && awk -v a="$v" -v e="$3" 'BEGIN {
+            d = a - e; if (d < 0) d = -d; m = e < 0 ? -e : e
+            exit !(d <= m * 1e-6 || (e == 0 && a == 0)) }'; then
+        ok "getval $1 $2 == $3"
+    else
+        not_ok "getval $1 $2 == $3: got '$v'"
+    fi
+}
+
+# assert_listed IDENT [TIMEOUT]: listval shows IDENT (waits for it)
+assert_listed() {
+    if wait_listed "$1" "${2:-10}"; then
+        ok "listval shows $1"
+    else
+        not_ok "listval shows $1 (listval has: $(listval | grep -F "${1%%/*}/${1#*/}" | head -n 3 | tr '\n' ' '))"
+    fi
+}
+
+# assert_absent IDENT: listval does not list IDENT (now)
+assert_absent() {
+    if _not_listed "$1"; then
+        ok "absent: $1"
+    else
+        not_ok "absent: $1 (listval lists it)"
+    fi
+}
+
+# assert_absent_re DESC ERE: no listval identifier matches ERE
+assert_absent_re() {
+    local hits
+    hits=$(listval | grep -E -- "$2")
+    if [ -z "$hits" ]; then
+        ok "$1"
+    else
+        not_ok "$1: listval has $(printf '%s' "$hits" | head -n 3 | tr '\n' ' ')"
+    fi
+}
+
+# count_log ERE [FILE]: matching lines in the current collectd log
+count_log() {
+    local n
+    n=$(grep -cE -- "$1" "${2:-$COLLECTD_LOG}" 2>/dev/null)
+    echo "${n:-0}"
+}
+
+# assert_log ERE [DESC]: the current collectd log has a matching line
+assert_log() {
+    if grep -qE -- "$1" "$COLLECTD_LOG" 2>/dev/null; then
+        ok "${2:-log matches /$1/}"
+    else
+        not_ok "${2:-log matches /$1/}: no such line in $COLLECTD_LOG"
+    fi
+}
+
+# assert_no_log ERE [DESC]
+assert_no_log() {
+    local hits
+    hits=$(grep -E -- "$1" "$COLLECTD_LOG" 2>/dev/null | head -n 3)
+    if [ -z "$hits" ]; then
+        ok "${2:-log has no /$1/}"
+    else
+        not_ok "${2:-log has no /$1/}: $hits"
+    fi
+}
+
+# assert_count_log ERE EXPECTED [DESC]
+assert_count_log() {
+    local n
+    n=$(count_log "$1")
+    if [ "$n" = "$2" ]; then
+        ok "${3:-log has $2 line(s) matching /$1/}"
+    else
+        not_ok "${3:-log has $2 line(s) matching /$1/}: found $n$(grep -E -- "$1" "$COLLECTD_LOG" 2>/dev/null | head -n 3 | sed 's/^/ | /' | tr '\n' ' ')"
+    fi
+}
+
+# wait_log ERE [TIMEOUT]: until the collectd log has a matching line
+_log_has() { grep -qE -- "$1" "$COLLECTD_LOG" 2>/dev/null; }
+wait_log() { wait_until "${2:-15}" _log_has "$1"; }
+
+# ------------------------------------------------- domain name mapping ----
+
+# expect_instance NAME UUID: the plugin-instance string the spec requires:
+# bytes in [A-Za-z0-9._-] kept, others %XX (upper-case hex); if longer than
+# 63 bytes: the first <= 26 bytes (never splitting a %XX) + "~" + UUID.
+expect_instance() {
+    local hex b out='' tok cut=''
+    hex=$(printf '%s' "$1" | od -An -v -tx1)
+    local -a toks=()
+    for b in $hex; do
+        case "$b" in
+        2d | 2e | 5f | 3[0-9] | 4[1-9a-f] | 5[0-9a] | 6[1-9a-f] | 7[0-9a])
+            tok=$(printf '%b' "\\x$b") ;;
+        *)
+            tok=%$(printf '%s' "$b" | tr 'a-f' 'A-F') ;;
+        esac
+        toks+=("$tok")
+        out+=$tok
+    done
+    if [ "${#out}" -le 63 ]; then
+        printf '%s' "$out"
+        return
+    fi
+    for tok in "${toks[@]}"; do
+        [ $(( ${#cut} + ${#tok} )) -le 26 ] || break
+        cut+=$tok
+    done
+    printf '%s~%s' "$cut" "$2"
+}

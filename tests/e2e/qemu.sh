@@ -1,0 +1,639 @@
+#!/bin/bash
+# tests/e2e/qemu.sh -- end-to-end suite against a real hypervisor: QEMU (TCG,
+# no KVM needed) driven by a private libvirtd (lib.sh's, in its own mount
+# namespace, plus a virtlogd and a log dir of its own), tiny Linux guests
+# (tests/e2e/guest: Debian's cloud kernel + a busybox initramfs whose /init
+# takes commands on the serial console) and a real collectd loading the
+# built plugin. Checked:
+#
+#   Memory (Interval 1)
+#     M1 balloon stats period 1: memory-used (exact, csv) equals
+#        (available - unused) * 1024 of `virsh dommemstat` for the same
+#        sample (matched by values and last_update), percent-used too
+#     M2 the guest allocates 64 MiB: memory-used rises by about 64 MiB,
+#        and falls back when it frees them
+#     M3 virsh setmem moves memory-actual_balloon (exact)
+#     M4 <memballoon model='none'/>: rss, but no memory-used/percent-used,
+#        one INFO line
+#     M5 a balloon without stats period: no memory-used (one INFO line);
+#        after a collectd restart with MemoryStatsPeriod 1 it comes (the
+#        plugin set the period live, logged once), and UsedMemory usable
+#        gives (available - usable) * 1024
+#   States (Interval 10, LifecycleEvents true)
+#     S1 suspend (held 2 s by the test's monotonic clock), resume, destroy,
+#        start: duration-<state> deltas (exact csv values) within 0.2 s of
+#        the test's clock, duration-total, uptime, domain_state, one
+#        notification per transition with the right severity
+#     S2 a real guest kernel panic (pvpanic, on_crash preserve): crashed
+#        (panicked) in domain_state, uptime 0, a FAILURE notification,
+#        duration-crashed; destroy and start again
+#
+# Needs root, qemu-system-x86, socat, busybox-static, cpio and the Debian
+# cloud kernel package from apt (tests/install-deps.sh installs all but the
+# kernel, which tests/e2e/guest/build-guest.sh downloads into its cache).
+# Whatever is missing is a failure with a reason, never a silent skip.
+#
+# Run: top_builddir=BUILD top_srcdir=SRC bash tests/e2e/qemu.sh
+# (E2E_KEEP=1 keeps the temp dir; VI_GUEST_DIR moves the guest cache.)
+
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+GUEST_LOGDIR="$T/guests"
+mkdir -p "$GUEST_LOGDIR"
+. "$E2E_LIB_DIR/guest/guest.sh"
+
+LV_URI="qemu+unix:///system?socket=$LV_SOCK"
+H=$E2E_HOST
+P=virt_inspector
+TOL=0.2 # seconds: virsh round trip + event delivery under TCG on 2 cores
+MIB=1048576
+
+G_MEM=vi-e2e-stats      # virtio balloon, stats period 1
+G_NONE=vi-e2e-noballoon # <memballoon model='none'/>
+G_NOST=vi-e2e-noperiod  # virtio balloon, no stats period
+UUID_MEM=7f3c6a52-5b1e-4c1d-9a51-000000000001
+UUID_NONE=7f3c6a52-5b1e-4c1d-9a51-000000000002
+UUID_NOST=7f3c6a52-5b1e-4c1d-9a51-000000000003
+QEMU_GUESTS=()
+
+# ------------------------------------------------------------- helpers ----
+
+_is_num() { [[ $1 =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; }
+
+# calc EXPR NAME=VALUE...: awk arithmetic, 6 decimals; status 1 on a
+# non-number
+calc() {
+    local e=$1 a
+    local -a args=()
+    shift
+    for a; do
+        _is_num "${a#*=}" || return 1
+        args+=(-v "$a")
+    done
+    awk "${args[@]}" "BEGIN { printf \"%.6f\", $e }"
+}
+
+# check DESC ACTUAL OP EXPECTED [TOL]: OP ~ (|A - E| <= TOL), >=, <=, ==
+check() {
+    local desc=$1 a=$2 op=$3 e=$4 t=${5:-0}
+    if _is_num "$a" && _is_num "$e" && awk -v a="$a" -v e="$e" -v t="$t" -v op="$op" 'BEGIN {
+            d = a - e
+            if (op == "~") r = (d <= t && -d <= t)
+            else if (op == ">=") r = (a >= e - t)
+            else if (op == "<=") r = (a <= e + t)
+            else r = (a == e)
+            exit !r }'; then
+        ok "$desc ($a $op $e${5:+ ± $t})"
+    else
+        not_ok "$desc: got '$a', expected $op '$e'${5:+ (tolerance $t)}"
+    fi
+}
+
+# mono: the test's own monotonic clock (CLOCK_BOOTTIME via /proc/uptime,
+# 10 ms resolution), seconds
+mono() {
+    local u
+    read -r u _ </proc/uptime
+    echo "$u"
+}
+
+# vq ARGS...: one virsh command on a connection of its own
+vq() { timeout 60 virsh -q -c "$LV_URI" "$@"; }
+
+# vdo ARGS...: a timed virsh action. VDO_T (wall clock, for csv epochs) and
+# VDO_M (monotonic) are taken the moment it returns; VDO_D is how long it
+# took. A failure is an assertion failure.
+vdo() {
+    local out rc m0
+    m0=$(mono)
+    out=$(vq "$@" 2>&1)
+    rc=$?
+    VDO_T=$EPOCHREALTIME
+    read -r VDO_M _ </proc/uptime
+    VDO_D=$(calc 'b - a' a="$m0" b="$VDO_M")
+    [ "$rc" -eq 0 ] && return 0
+    not_ok "virsh $*: $out"
+    return 1
+}
+
+# val IDENT [COLUMN] / epoch IDENT: exact last csv value / its row's time
+val() { csv_last "$1" "${2:-1}" 2>/dev/null; }
+epoch() { csv_last "$1" epoch 2>/dev/null; }
+
+# wait_all_newer EPOCH TIMEOUT IDENT...: each IDENT gets a csv row newer
+# than EPOCH (a miss is a failure)
+wait_all_newer() {
+    local t=$1 to=$2 i
+    shift 2
+    for i; do
+        if ! wait_csv_newer "$i" "$t" "$to"; then
+            not_ok "a csv row for $i newer than $t within ${to} s (last: $(epoch "$i"))"
+            return 1
+        fi
+    done
+}
+
+# vi_conf STATEFILE [EXTRA]: the plugin's config block
+vi_conf() {
+    cat <<EOF
+LoadPlugin $P
+<Plugin $P>
+  Connection "$LV_URI"
+  StateFile "$1"
+  ${2:-}
+</Plugin>
+EOF
+}
+
+# dommemstat DOMAIN: sets MS_<tag> (MS_available, MS_unused, MS_usable,
+# MS_actual, MS_last_update, ...) from `virsh dommemstat`
+dommemstat() {
+    local out tag v
+    unset "${!MS_@}"
+    out=$(vq dommemstat "$1" 2>&1) || return 1
+    while read -r tag v; do
+        [[ $tag =~ ^[a-z_]+$ ]] && [[ $v =~ ^[0-9]+$ ]] && printf -v "MS_$tag" %s "$v"
+    done <<<"$out"
+    return 0
+}
+
+# guest_start NAME UUID BALLOON: define (persistent) and start a guest,
+# open its console (boot is awaited by guest_boot_wait)
+guest_start() {
+    local name=$1 sock="$GUEST_LOGDIR/$1.sock" f="$GUEST_LOGDIR/$1.xml" out
+    guest_domain_xml "$name" "$2" "$sock" "$3" 256 >"$f" || return 1
+    if ! out=$(vq define "$f" 2>&1); then
+        echo "virsh define $name: $out" >&2
+        return 1
+    fi
+    QEMU_GUESTS+=("$name")
+    if ! out=$(vq start "$name" 2>&1); then
+        echo "virsh start $name: $out" >&2
+        return 1
+    fi
+    guest_console_open "$name" "$sock"
+}
+
+# guest_restart_console NAME: after a `virsh start`, reconnect the console
+guest_restart_console() { guest_console_open "$1" "$GUEST_LOGDIR/$1.sock"; }
+
+# guest_boot_wait NAME...: every guest's /init answers (boot done, balloon
+# driver loaded); reports the boot time of the slowest
+guest_boot_wait() {
+    local g m0
+    m0=$(mono)
+    for g; do
+        if ! guest_wait_ready "$g" 180; then
+            not_ok "guest $g booted and answers on its console (console: $(tail -c 300 "$GUEST_LOGDIR/$g.console" | tr -c '[:print:]' ' '))"
+            return 1
+        fi
+    done
+    ok "guest(s) $* booted and answer on the console ($(calc 'b - a' a="$m0" b="$(mono)") s after the start returned)"
+}
+
+# notif_seq INSTANCE: our notifications as "SEVERITY old>new rREASON", comma
+# separated
+notif_seq() {
+    sed -nE "s/.*Notification: severity = ([A-Z]+), host = $H, plugin = $P, plugin_instance = $1, type = domain_state, message = Domain \"[^\"]*\" changed from ([a-z]+) to ([a-z]+) \(reason (-?[0-9]+)\) after [0-9.]+ s in [a-z]+\$/\1 \2>\3 r\4/p" \
+        "$COLLECTD_LOG" | paste -sd, -
+}
+
+# notif_secs INSTANCE OLD NEW: "after X s" of the last such notification
+notif_secs() {
+    sed -nE "s/.*plugin = $P, plugin_instance = $1, type = domain_state, message = .* changed from $2 to $3 \(reason -?[0-9]+\) after ([0-9.]+) s in $2\$/\1/p" \
+        "$COLLECTD_LOG" | tail -n 1
+}
+
+_notif_count_ge() { [ "$(count_log "plugin = $P, plugin_instance = $1, type = domain_state")" -ge "$2" ]; }
+
+# dom_state_numbers DOMAIN: DSN="STATE REASON" (virsh domstats numbers)
+dom_state_numbers() {
+    local out
+    DSN=
+    out=$(vq domstats --state "$1" 2>&1) || return 1
+    DSN="$(sed -n 's/^ *state\.state=//p' <<<"$out") $(sed -n 's/^ *state\.reason=//p' <<<"$out")"
+}
+
+# csv_state IDENT: "STATE REASON" of the last domain_state csv row
+csv_state() { echo "$(_num_norm "$(val "$1/domain_state" state)") $(_num_norm "$(val "$1/domain_state" reason)")"; }
+
+# mem_match ID A_KIB SUB_KIB SUB_TAG LAST_UPDATE: a csv read of ID whose
+# memory-available and memory-<SUB_TAG> are the dommemstat sample's (bytes)
+# and whose time lies within that sample's life (last_update .. +2.5 s):
+# prints "epoch available sub used percent" of the newest such read.
+mem_match() {
+    local id=$1 a=$2 s=$3 tag=$4 lu=$5 fa fs fu fp
+    fa=$(csv_file "$id/memory-available") || return 1
+    fs=$(csv_file "$id/memory-$tag") || return 1
+    fu=$(csv_file "$id/memory-used") || fu=/dev/null
+    fp=$(csv_file "$id/percent-used") || fp=/dev/null
+    awk -F, -v A=$((a * 1024)) -v S=$((s * 1024)) -v LU="$lu" '
+        function near(t, T, n,    i, best, bd, d) {
+            best = 0; bd = 0.5
+            for (i = 1; i <= n; i++) { d = T[i] - t; if (d < 0) d = -d; if (d < bd) { bd = d; best = i } }
+            return best
+        }
+        FNR == 1 { f++; next }
+        f == 1 { at[++na] = $1; av[na] = $2; next }
+        f == 2 { st[++ns] = $1; sv[ns] = $2; next }
+        f == 3 { ut[++nu] = $1; uv[nu] = $2; next }
+        f == 4 { pt[++np] = $1; pv[np] = $2; next }
+        END {
+            for (i = na; i >= 1; i--) {
+                t = at[i]
+                if (av[i] + 0 != A || t < LU - 0.5 || t > LU + 2.5) continue
+                j = near(t, st, ns)
+                if (!j || sv[j] + 0 != S) continue
+                k = near(t, ut, nu); p = near(t, pt, np)
+                printf "%s %s %s %s %s\n", t, av[i], sv[j], k ? uv[k] : "none", p ? pv[p] : "none"
+                exit 0
+            }
+            exit 1
+        }' "$fa" "$fs" "$fu" "$fp"
+}
+
+# check_used_formula DOMAIN TAG DESC: read dommemstat, find the csv read of
+# the same sample, check memory-used == (available - TAG) * 1024 exactly and
+# percent-used == used / available * 100. Retries (new sample) for 40 s.
+check_used_formula() {
+    local dom=$1 tag=$2 desc=$3 id="$H/$P-$1" end m="" sub
+    end=$((SECONDS + 40))
+    while ((SECONDS < end)); do
+        dommemstat "$dom" || break
+        sub=MS_$tag
+        if [ -n "${MS_available:-}" ] && [ -n "${!sub:-}" ] && [ -n "${MS_last_update:-}" ]; then
+            # the csv read of this sample comes within about a second
+            if wait_until 4 _mem_match_ok "$id" "$MS_available" "${!sub}" "$tag" "$MS_last_update"; then
+                m=$MEM_MATCH
+                break
+            fi
+        fi
+        sleep 0.2
+    done
+    if [ -z "$m" ]; then
+        not_ok "$desc: no csv read of $dom matches a dommemstat sample within 40 s (last: available=${MS_available:-?} $tag=${!sub:-?} last_update=${MS_last_update:-?}; csv available=$(val "$id/memory-available") $tag=$(val "$id/memory-$tag") at $(epoch "$id/memory-available"))"
+        return 1
+    fi
+    local t av sv used pct
+    read -r t av sv used pct <<<"$m"
+    note "$dom: dommemstat available=$MS_available $tag=${!sub} last_update=$MS_last_update; csv read at $t"
+    assert_num "$desc: memory-used == (available - $tag) * 1024 for the same sample" \
+        "$used" "$(((MS_available - ${!sub}) * 1024))"
+    check "$desc: percent-used == used / available * 100" "$pct" "~" \
+        "$(calc '(a - s) * 100 / a' a="$MS_available" s="${!sub}")" 0.00001
+}
+_mem_match_ok() { MEM_MATCH=$(mem_match "$@"); }
+
+# wait_csv_cond IDENT AWK-COND TIMEOUT: until the last csv value v of IDENT
+# satisfies the awk condition (on v)
+_csv_cond() {
+    local v
+    v=$(val "$1") || return 1
+    awk -v v="$v" "BEGIN { exit !($2) }"
+}
+wait_csv_cond() { wait_until "$3" _csv_cond "$1" "$2"; }
+
+# ------------------------------------------------------------- teardown ----
+
+# Every guest is destroyed (QEMU outlives libvirtd), consoles closed, and
+# any QEMU of this run (its command line names $T) killed; then lib.sh's
+# cleanup (collectd, libvirtd namespace, summary).
+qemu_teardown() {
+    local g p
+    for g in "${QEMU_GUESTS[@]}"; do
+        timeout 30 virsh -q -c "$LV_URI" destroy "$g" >/dev/null 2>&1
+        guest_console_close "$g" 2>/dev/null
+    done
+    for p in /proc/[0-9]*; do
+        case "$(readlink "$p/exe" 2>/dev/null)" in
+        */qemu-system-*) ;;
+        *) continue ;;
+        esac
+        if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$T/"; then
+            echo "# killing leftover QEMU ${p#/proc/}"
+            kill -KILL "${p#/proc/}" 2>/dev/null
+        fi
+    done
+    if [ -n "$VIRTLOGD_PID" ]; then
+        kill "$VIRTLOGD_PID" 2>/dev/null
+    fi
+    if [ "$E2E_FAIL" -gt 0 ]; then
+        for g in "${QEMU_GUESTS[@]}"; do
+            [ -s "$GUEST_LOGDIR/$g.console" ] || continue
+            echo "# console of $g (tail):"
+            tail -n 8 "$GUEST_LOGDIR/$g.console" | tr -d '\r' | sed 's/^/#   /'
+        done
+        for g in "$T"/libvirt-log/qemu/*.log; do
+            [ -s "$g" ] || continue
+            echo "# $g (tail):"
+            tail -n 5 "$g" | sed 's/^/#   /'
+        done
+    fi
+}
+_qemu_exit() {
+    local rc=$?
+    trap - EXIT
+    qemu_teardown
+    (exit "$rc")
+    e2e_cleanup
+}
+trap _qemu_exit EXIT
+
+# ---------------------------------------------------------------- setup ----
+
+e2e_require_root
+e2e_require_plugin
+for p in qemu-system-x86_64 socat nsenter virtlogd; do
+    command -v "$p" >/dev/null 2>&1 ||
+        e2e_bail "required program '$p' not found (tests/install-deps.sh installs qemu-system-x86, socat)"
+done
+m0=$(mono)
+if ! gdir=$("$E2E_LIB_DIR/guest/build-guest.sh" 2>"$T/build-guest.err"); then
+    e2e_bail "cannot build the test guest: $(tr '\n' ' ' <"$T/build-guest.err")"
+fi
+ok "test guest ready in $gdir ($(cat "$gdir/kernel-version" 2>/dev/null); $(calc 'b - a' a="$m0" b="$(mono)") s)"
+export VI_GUEST_DIR=$gdir
+
+start_libvirtd || e2e_bail "start_libvirtd failed (see $LIBVIRTD_LOG)"
+# lib.sh's libvirtd has no virtlogd and no /var/log/libvirt of its own: the
+# QEMU driver needs both. Both go into its mount namespace: the log dir is
+# $T/libvirt-log bound over /var/log/libvirt (the mount point is created on
+# the host if missing, as lib.sh does for its tmpfs mount points).
+VIRTLOGD_PID=
+mkdir -p "$T/libvirt-log/qemu" /var/log/libvirt
+if ! nsenter -t "$LIBVIRTD_PID" -m sh -c '
+        mount --bind "$1/libvirt-log" /var/log/libvirt &&
+        exec virtlogd -d -p "$1/virtlogd.pid"' sh "$T" >"$T/virtlogd.out" 2>&1; then
+    e2e_bail "cannot start virtlogd in libvirtd's namespace: $(cat "$T/virtlogd.out")"
+fi
+wait_until 10 test -s "$T/virtlogd.pid"
+VIRTLOGD_PID=$(cat "$T/virtlogd.pid" 2>/dev/null)
+wait_until 30 eval 'vq uri >/dev/null 2>&1' ||
+    e2e_bail "no QEMU driver at $LV_URI: $(vq uri 2>&1)"
+hv=$(vq version 2>&1 | sed -n 's/^Running hypervisor: //p')
+[ -n "$hv" ] || e2e_bail "libvirtd's QEMU driver has no hypervisor: $(vq version 2>&1 | tail -n 2)"
+note "libvirtd QEMU driver: $hv (TCG, domain type 'qemu')"
+
+# --------------------------------------------------- memory, Interval 1 ----
+
+note "memory: three guests (balloon with stats period 1; none; no stats period)"
+m0=$(mono)
+guest_start "$G_MEM" "$UUID_MEM" stats1 || e2e_bail "cannot start $G_MEM"
+guest_start "$G_NONE" "$UUID_NONE" none || e2e_bail "cannot start $G_NONE"
+guest_start "$G_NOST" "$UUID_NOST" nostats || e2e_bail "cannot start $G_NOST"
+note "three guests started in $(calc 'b - a' a="$m0" b="$(mono)") s"
+guest_boot_wait "$G_MEM" "$G_NONE" "$G_NOST" || e2e_bail "the guests did not boot"
+note "$G_MEM: $(guest_cmd "$G_MEM" meminfo)"
+
+COLLECTD_INTERVAL=1
+start_collectd "$(vi_conf "$T/mem.state")" || e2e_bail "collectd did not start"
+ID_MEM="$H/$P-$G_MEM"
+ID_NONE="$H/$P-$G_NONE"
+ID_NOST="$H/$P-$G_NOST"
+wait_csv "$ID_MEM/memory-used" 2 30 || not_ok "$G_MEM: memory-used in the csv within 30 s"
+
+note "M1: memory-used from the same balloon sample as virsh dommemstat"
+check_used_formula "$G_MEM" unused "M1 $G_MEM"
+assert_listed "$ID_MEM/memory-usable"
+assert_listed "$ID_MEM/memory-rss"
+assert_listed "$ID_MEM/memory-actual_balloon"
+
+note "M2: the guest allocates 64 MiB, then frees them"
+wait_intervals 2
+u0=$(val "$ID_MEM/memory-used")
+e0=$(epoch "$ID_MEM/memory-used")
+if reply=$(guest_cmd "$G_MEM" alloc 64 60); then
+    ok "$G_MEM allocated 64 MiB ($reply)"
+    # up to 2 s until the guest's next stats, + one read
+    if wait_csv_cond "$ID_MEM/memory-used" "v >= $u0 + 48 * $MIB" 20; then
+        wait_intervals 3 # let it settle (stats period 1, Interval 1)
+        u1=$(val "$ID_MEM/memory-used")
+        check "M2 memory-used rose by about 64 MiB (MiB)" \
+            "$(calc '(b - a) / m' a="$u0" b="$u1" m=$MIB)" "~" 64 4
+    else
+        not_ok "M2 memory-used rose by >= 48 MiB within 20 s (was $u0, now $(val "$ID_MEM/memory-used"))"
+    fi
+    check_used_formula "$G_MEM" unused "M2 $G_MEM after alloc"
+    guest_cmd "$G_MEM" free >/dev/null || not_ok "$G_MEM: free"
+    if wait_csv_cond "$ID_MEM/memory-used" "v <= $u0 + 8 * $MIB" 20; then
+        ok "M2 memory-used fell back after free ($(calc '(b - a) / m' a="$u0" b="$(val "$ID_MEM/memory-used")" m=$MIB) MiB above the start)"
+    else
+        not_ok "M2 memory-used fell back within 8 MiB of $u0 after free (now $(val "$ID_MEM/memory-used"))"
+    fi
+else
+    not_ok "$G_MEM: alloc 64: $reply"
+fi
+
+note "M3: virsh setmem moves memory-actual_balloon"
+assert_num "M3 memory-actual_balloon = currentMemory (256 MiB)" \
+    "$(val "$ID_MEM/memory-actual_balloon")" $((256 * MIB))
+if vdo setmem "$G_MEM" 192M --live; then
+    if wait_csv_cond "$ID_MEM/memory-actual_balloon" "v == $((192 * MIB))" 30; then
+        ok "M3 memory-actual_balloon is 192 MiB after setmem 192M"
+    else
+        not_ok "M3 memory-actual_balloon is 192 MiB after setmem 192M within 30 s: $(val "$ID_MEM/memory-actual_balloon")"
+    fi
+    dommemstat "$G_MEM"
+    note "dommemstat after setmem: actual=${MS_actual:-?} available=${MS_available:-?}"
+    check_used_formula "$G_MEM" unused "M3 $G_MEM with the balloon inflated"
+    vdo setmem "$G_MEM" 256M --live
+    if wait_csv_cond "$ID_MEM/memory-actual_balloon" "v == $((256 * MIB))" 30; then
+        ok "M3 memory-actual_balloon back to 256 MiB after setmem 256M"
+    else
+        not_ok "M3 memory-actual_balloon back to 256 MiB within 30 s: $(val "$ID_MEM/memory-actual_balloon")"
+    fi
+fi
+
+note "M4: <memballoon model='none'/>"
+assert_listed "$ID_NONE/memory-rss" 10
+wait_intervals 2
+assert_absent "$ID_NONE/memory-used"
+assert_absent "$ID_NONE/percent-used"
+assert_absent "$ID_NONE/memory-unused"
+assert_count_log "\[info\] $P plugin: domain \"$G_NONE\": .*\(empty data\)" 1 \
+    "M4 one INFO line says why $G_NONE has no memory-used"
+
+note "M5: a balloon without stats period, then MemoryStatsPeriod 1"
+assert_listed "$ID_NOST/memory-rss" 10
+assert_absent "$ID_NOST/memory-used"
+assert_absent "$ID_NOST/percent-used"
+assert_count_log "\[info\] $P plugin: domain \"$G_NOST\": .*\(empty data\)" 1 \
+    "M5 one INFO line says why $G_NOST has no memory-used"
+assert_count_log "stats period was 0" 0 "M5 without MemoryStatsPeriod no guest is touched"
+
+start_collectd "$(vi_conf "$T/mem.state" $'MemoryStatsPeriod 1\n  UsedMemory "usable"')" ||
+    e2e_bail "collectd did not restart with MemoryStatsPeriod 1"
+if wait_listed "$ID_NOST/memory-used" 30; then
+    ok "M5 $G_NOST reports memory-used after MemoryStatsPeriod 1"
+else
+    not_ok "M5 $G_NOST reports memory-used within 30 s after MemoryStatsPeriod 1 ($(listval | grep -F "$G_NOST" | tr '\n' ' '))"
+fi
+assert_count_log "\[info\] $P plugin: domain \"$G_NOST\": balloon stats period was 0, set to 1 s \(live\)" 1 \
+    "M5 the plugin logged setting $G_NOST's stats period, once"
+assert_count_log "stats period was 0" 1 "M5 only $G_NOST's period was set (not $G_MEM's, not $G_NONE's)"
+assert_count_log "setting the balloon stats" 0 "M5 no failure setting a stats period"
+dommemstat "$G_NOST"
+if [ -n "${MS_last_update:-}" ] && [ -n "${MS_available:-}" ]; then
+    ok "M5 virsh dommemstat $G_NOST now has guest stats (available=$MS_available)"
+else
+    not_ok "M5 virsh dommemstat $G_NOST now has guest stats: $(vq dommemstat "$G_NOST" 2>&1 | tr '\n' ' ')"
+fi
+wait_csv "$ID_MEM/memory-used" 2 15
+check_used_formula "$G_MEM" usable "M5 UsedMemory usable, $G_MEM"
+check_used_formula "$G_NOST" usable "M5 UsedMemory usable, $G_NOST"
+assert_absent "$ID_NONE/memory-used"
+assert_count_log "\[error\]" 0 "no ERROR line in the memory runs"
+stop_collectd
+
+note "destroying $G_NONE and $G_NOST (the state tests need the CPU)"
+for g in "$G_NONE" "$G_NOST"; do
+    vq destroy "$g" >/dev/null 2>&1 || not_ok "virsh destroy $g"
+    guest_console_close "$g"
+done
+
+# ------------------------------------------------- states, Interval 10 ----
+
+G=$G_MEM
+ID=$ID_MEM
+note "S1: suspend / resume / destroy / start, Interval 10, lifecycle events"
+COLLECTD_INTERVAL=10
+start_collectd "$(vi_conf "$T/states.state" 'LifecycleEvents true')" ||
+    e2e_bail "collectd did not start (Interval 10)"
+wait_csv "$ID/duration-total" 1 20 || e2e_bail "no first read of $G within 20 s"
+wait_csv "$ID/duration-running" 1 5
+r0=$(val "$ID/duration-running")
+tot0=$(val "$ID/duration-total")
+e0=$(epoch "$ID/duration-total")
+p0=$(val "$ID/duration-paused")
+s0=$(val "$ID/duration-shutoff")
+: "${p0:=0}" "${s0:=0}"
+assert_eq "domain_state at the first read is running (booted)" "$(csv_state "$ID")" "1 1"
+
+vdo suspend "$G"
+t_susp=$VDO_T m_susp=$VDO_M
+note "suspend took $VDO_D s"
+sleep 2 # the measured pause
+vdo resume "$G"
+t_res=$VDO_T m_res=$VDO_M
+note "resume took $VDO_D s"
+sleep 1
+vdo destroy "$G"
+t_dest=$VDO_T m_dest=$VDO_M
+note "destroy took $VDO_D s"
+guest_console_close "$G"
+sleep 1.5
+vdo start "$G"
+t_start=$VDO_T m_start=$VDO_M
+note "start took $VDO_D s"
+guest_restart_console "$G"
+stint_p=$(calc 'b - a' a="$m_susp" b="$m_res")
+stint_s=$(calc 'b - a' a="$m_dest" b="$m_start")
+note "the test's clock: paused $stint_p s, shut off $stint_s s"
+
+if wait_all_newer "$t_start" 25 "$ID/duration-total" "$ID/duration-running" \
+    "$ID/duration-paused" "$ID/duration-shutoff" "$ID/uptime" "$ID/domain_state"; then
+    p1=$(val "$ID/duration-paused")
+    s1=$(val "$ID/duration-shutoff")
+    r1=$(val "$ID/duration-running")
+    tot1=$(val "$ID/duration-total")
+    e1=$(epoch "$ID/duration-total")
+    sd1=$(val "$ID/duration-shutdown")
+    u1=$(val "$ID/uptime")
+    eu1=$(epoch "$ID/uptime")
+    elapsed=$(calc 'b - a' a="$e0" b="$e1")
+    check "S1 duration-paused grew by the 2 s pause" \
+        "$(calc 'b - a' a="$p0" b="$p1")" "~" "$stint_p" "$TOL"
+    # destroy: libvirt passes through 'shutdown' for a few ms (QEMU's
+    # SHUTDOWN event on SIGTERM) before 'shutoff'
+    check "S1 duration-shutoff (+ shutdown) grew by the time shut off" \
+        "$(calc 'b - a + c' a="$s0" b="$s1" c="${sd1:-0}")" "~" "$stint_s" "$TOL"
+    check "S1 duration-total grew by the time between the reads" \
+        "$(calc 'b - a' a="$tot0" b="$tot1")" "~" "$elapsed" "$TOL"
+    check "S1 duration-running grew by that minus pause and shutoff" \
+        "$(calc 'b - a' a="$r0" b="$r1")" "~" \
+        "$(calc 'el - p - s' el="$elapsed" p="$stint_p" s="$stint_s")" "$TOL"
+    check "S1 uptime counts from the start" "$u1" "~" "$(calc 'b - a' a="$t_start" b="$eu1")" "$TOL"
+    check "S1 the reads were one Interval apart" "$elapsed" "~" 10 1
+    dom_state_numbers "$G"
+    assert_eq "S1 domain_state equals virsh domstats (state reason)" "$(csv_state "$ID")" "$DSN"
+fi
+wait_until 5 _notif_count_ge "$G" 4
+seq=$(notif_seq "$G")
+note "notifications: $seq"
+re='^WARNING running>paused r1,OKAY paused>running r5,(WARNING running>shutdown r[0-9]+,WARNING shutdown>shutoff r2|WARNING running>shutoff r2),OKAY shutoff>running r(1|5)$'
+if [[ $seq =~ $re ]]; then
+    ok "S1 one notification per transition, severities per README"
+else
+    not_ok "S1 notifications: got '$seq', expected /$re/"
+fi
+check "S1 notification paused->running reports the pause" \
+    "$(notif_secs "$G" paused running)" "~" "$stint_p" "$TOL"
+check "S1 notification shutoff->running reports the shutoff" \
+    "$(notif_secs "$G" shutoff running)" "~" "$stint_s" "$TOL"
+
+note "S2: a real crash (guest kernel panic, pvpanic, on_crash preserve)"
+guest_boot_wait "$G" || e2e_bail "$G did not boot again"
+n_notif=$(count_log "plugin_instance = $G, type = domain_state")
+m_lo=$(mono)
+if ! reply=$(guest_cmd "$G" panic 30); then
+    not_ok "S2 the guest acknowledged 'panic': $reply"
+fi
+_crashed() { [ "$(vq domstate "$G" 2>/dev/null | head -n 1)" = crashed ]; }
+if wait_until 20 _crashed; then
+    t_crash=$EPOCHREALTIME
+    m_hi=$(mono)
+    ok "S2 virsh domstate: crashed ($(vq domstate --reason "$G" 2>&1 | head -n 1)), $(calc 'b - a' a="$m_lo" b="$m_hi") s after the guest's ack"
+else
+    not_ok "S2 $G crashed within 20 s of 'panic' (domstate: $(vq domstate --reason "$G" 2>&1 | head -n 1))"
+    m_hi=$(mono)
+    t_crash=$EPOCHREALTIME
+fi
+guest_console_close "$G"
+# the next read sees it crashed
+if wait_all_newer "$t_crash" 25 "$ID/domain_state" "$ID/uptime" "$ID/duration-crashed"; then
+    assert_eq "S2 domain_state is crashed (panicked) = 5 1" "$(csv_state "$ID")" "5 1"
+    assert_num "S2 uptime is 0 while crashed" "$(val "$ID/uptime")" 0
+    c1=$(val "$ID/duration-crashed")
+    ec1=$(epoch "$ID/duration-crashed")
+    check "S2 duration-crashed counts from the crash (<= read - ack)" "$c1" "<=" \
+        "$(calc 'e - t + (h - l)' e="$ec1" t="$t_crash" h="$m_hi" l="$m_lo")" "$TOL"
+    check "S2 duration-crashed counts from the crash (>= read - seen)" "$c1" ">=" \
+        "$(calc 'e - t' e="$ec1" t="$t_crash")" "$TOL"
+fi
+wait_until 5 _notif_count_ge "$G" $((n_notif + 1))
+assert_log "Notification: severity = FAILURE, host = $H, plugin = $P, plugin_instance = $G, type = domain_state, message = Domain \"$G\" changed from running to crashed \(reason 1\)" \
+    "S2 FAILURE notification running -> crashed (reason 1: panicked)"
+crash_c0=$(val "$ID/duration-crashed")
+crash_e0=$(epoch "$ID/duration-crashed")
+vdo destroy "$G"
+t_dest2=$VDO_T m_dest2=$VDO_M
+note "destroy of the crashed guest took $VDO_D s"
+sleep 1
+vdo start "$G"
+t_start2=$VDO_T m_start2=$VDO_M
+guest_restart_console "$G"
+if wait_all_newer "$t_start2" 25 "$ID/duration-crashed" "$ID/duration-shutoff" "$ID/uptime" "$ID/domain_state"; then
+    c2=$(val "$ID/duration-crashed")
+    check "S2 duration-crashed grew until the destroy" \
+        "$(calc 'b - a' a="$crash_c0" b="$c2")" "~" \
+        "$(calc 'd - e' d="$t_dest2" e="$crash_e0")" "$TOL"
+    check "S2 duration-crashed in all: crash to destroy (within the crash's bracket)" \
+        "$c2" "~" "$(calc 'd - hi + (hi - lo) / 2' d="$m_dest2" hi="$m_hi" lo="$m_lo")" \
+        "$(calc 'tol + (hi - lo) / 2' tol="$TOL" hi="$m_hi" lo="$m_lo")"
+    check "S2 uptime counts from the new start" "$(val "$ID/uptime")" "~" \
+        "$(calc 'b - a' a="$t_start2" b="$(epoch "$ID/uptime")")" "$TOL"
+    dom_state_numbers "$G"
+    assert_eq "S2 domain_state after the restart equals virsh domstats" "$(csv_state "$ID")" "$DSN"
+fi
+wait_until 5 _notif_count_ge "$G" $((n_notif + 3))
+seq=$(notif_seq "$G" | cut -d, -f$((n_notif + 1))-)
+note "notifications since the panic: $seq"
+re='^FAILURE running>crashed r1,(WARNING crashed>shutdown r[0-9]+,WARNING shutdown>shutoff r2|WARNING crashed>shutoff r2),OKAY shutoff>running r(1|5)$'
+if [[ $seq =~ $re ]]; then
+    ok "S2 notifications: crash, destroy, start"
+else
+    not_ok "S2 notifications: got '$seq', expected /$re/"
+fi
+assert_count_log "\[error\]" 0 "no ERROR line in the state runs"
+note "suite time: $(calc 'b - a' a="$m0" b="$(mono)") s since the guests were started"
