@@ -149,30 +149,158 @@ static bool state_is_active(int state) {
   return state != VIR_DOMAIN_SHUTOFF && state != VIR_DOMAIN_NOSTATE;
 }
 
-/* Per-domain memory stats. 0, 1 when the domain is gone or not running
- * (skip its memory), or negative on a connection failure. */
-static int read_memory_stats(inspector_t *ins, virDomainPtr dom,
-                             ms_raw_t *raw) {
+/* One domain of a read: parsed from the bulk record, completed by the
+ * per-domain memory call where needed, then visited. */
+typedef struct read_slot {
+  inspector_domain_t d;
+  char uuid[VIR_UUID_STRING_BUFLEN];
+  bool skip; /* gone during the call */
+} read_slot_t;
+
+/* Per-domain memory stats. 0 with raw filled; 1 when the domain is gone,
+ * not running or the driver cannot say (skip its memory); -ENOTCONN when
+ * the connection died (message in err). Thread-safe. */
+static int memory_stats_call(virConnectPtr conn, virDomainPtr dom,
+                             ms_raw_t *raw, char *err, size_t err_size) {
   virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
   int n = virDomainMemoryStats(dom, stats, VIR_DOMAIN_MEMORY_STAT_NR, 0);
   if (n < 0) {
-    virErrorPtr err = virGetLastError();
-    int code = err != NULL ? err->code : VIR_ERR_OK;
-    if (code == VIR_ERR_NO_DOMAIN || code == VIR_ERR_OPERATION_INVALID ||
-        code == VIR_ERR_NO_SUPPORT || code == VIR_ERR_OPERATION_UNSUPPORTED ||
-        code == VIR_ERR_ARGUMENT_UNSUPPORTED) {
-      virResetLastError();
-      return 1;
+    if (virConnectIsAlive(conn) != 1) {
+      const char *msg = virGetLastErrorMessage();
+      snprintf(err, err_size, "virDomainMemoryStats: %s",
+               msg != NULL ? msg : "unknown error");
+      return -ENOTCONN;
     }
-    int rc = classify_failure(ins, "virDomainMemoryStats");
-    return rc == -ENOTCONN ? rc : 1;
+    /* No such domain any more, not running, not supported by the driver,
+     * or another per-domain failure: no memory figures for it. */
+    virResetLastError();
+    return 1;
   }
+  memset(raw, 0, sizeof(*raw));
   for (int i = 0; i < n; i++) {
     int tag = tag_from_libvirt(stats[i].tag);
     if (tag >= 0)
       ms_raw_set(raw, (ms_tag_t)tag, stats[i].val);
   }
   return 0;
+}
+
+/* The per-domain memory calls of one read, shared by its workers. Each is
+ * a round trip to libvirtd; a few in flight at once hide the latency
+ * (libvirtd serves up to max_client_requests, default 5, per client). */
+#define MEMORY_WORKERS 4
+#define MEMORY_CALLS_PER_WORKER 16 /* fewer: not worth a thread */
+
+typedef struct {
+  virConnectPtr conn;
+  read_slot_t *slots;
+  const int *todo;
+  int count;
+  atomic_int next;
+  atomic_bool lost;
+  pthread_mutex_t lock; /* guards error */
+  char error[256];
+} memory_job_t;
+
+static void *memory_worker(void *arg) {
+  memory_job_t *job = arg;
+  char err[256];
+  for (;;) {
+    int k = atomic_fetch_add(&job->next, 1);
+    if (k >= job->count || atomic_load(&job->lost))
+      break;
+    read_slot_t *slot = &job->slots[job->todo[k]];
+    int rc = memory_stats_call(job->conn, slot->d.handle, &slot->d.mem, err,
+                               sizeof(err));
+    if (rc < 0 && !atomic_exchange(&job->lost, true)) {
+      pthread_mutex_lock(&job->lock);
+      snprintf(job->error, sizeof(job->error), "%s", err);
+      pthread_mutex_unlock(&job->lock);
+    }
+  }
+  return NULL;
+}
+
+/* Runs the memory calls, concurrently when there are enough. 0 or
+ * -ENOTCONN (the connection is then closed). */
+static int run_memory_calls(inspector_t *ins, read_slot_t *slots,
+                            const int *todo, int count) {
+  memory_job_t job = {
+      .conn = ins->conn, .slots = slots, .todo = todo, .count = count};
+  atomic_init(&job.next, 0);
+  atomic_init(&job.lost, false);
+  pthread_mutex_init(&job.lock, NULL);
+  int workers = count / MEMORY_CALLS_PER_WORKER;
+  if (workers > MEMORY_WORKERS)
+    workers = MEMORY_WORKERS;
+  pthread_t threads[MEMORY_WORKERS];
+  int started = 0;
+  for (; started < workers - 1; started++)
+    if (pthread_create(&threads[started], NULL, memory_worker, &job) != 0)
+      break;
+  memory_worker(&job); /* this thread works too */
+  for (int i = 0; i < started; i++)
+    pthread_join(threads[i], NULL);
+  pthread_mutex_destroy(&job.lock);
+  if (!atomic_load(&job.lost))
+    return 0;
+  snprintf(ins->error, sizeof(ins->error), "%s", job.error);
+  inspector_disconnect(ins);
+  return -ENOTCONN;
+}
+
+/* Fills a slot from a bulk record. Returns whether the domain needs the
+ * per-domain memory call (active, and no balloon data in the record). */
+static bool parse_record(virDomainStatsRecordPtr rec, read_slot_t *slot) {
+  inspector_domain_t *d = &slot->d;
+  memset(slot, 0, sizeof(*slot));
+  d->handle = rec->dom;
+  d->state = -1;
+  d->name = virDomainGetName(rec->dom);
+  if (d->name == NULL || virDomainGetUUIDString(rec->dom, slot->uuid) != 0) {
+    slot->skip = true; /* gone */
+    return false;
+  }
+  d->uuid = slot->uuid;
+  unsigned id = virDomainGetID(rec->dom);
+  d->id = id == (unsigned)-1 ? -1 : (int)id;
+
+  bool have_balloon = false;
+  for (int j = 0; j < rec->nparams; j++) {
+    const virTypedParameter *p = &rec->params[j];
+    if (strncmp(p->field, "state.", 6) == 0 && p->type == VIR_TYPED_PARAM_INT) {
+      if (strcmp(p->field + 6, "state") == 0)
+        d->state = p->value.i;
+      else if (strcmp(p->field + 6, "reason") == 0)
+        d->reason = p->value.i;
+    } else if (strncmp(p->field, "balloon.", 8) == 0) {
+      if (strcmp(p->field + 8, "current") != 0 &&
+          strcmp(p->field + 8, "maximum") != 0)
+        have_balloon = true;
+      int tag = ms_tag_from_field(p->field);
+      if (tag < 0)
+        continue;
+      if (p->type == VIR_TYPED_PARAM_ULLONG)
+        ms_raw_set(&d->mem, (ms_tag_t)tag, p->value.ul);
+      else if (p->type == VIR_TYPED_PARAM_LLONG && p->value.l >= 0)
+        ms_raw_set(&d->mem, (ms_tag_t)tag, (uint64_t)p->value.l);
+      else if (p->type == VIR_TYPED_PARAM_UINT)
+        ms_raw_set(&d->mem, (ms_tag_t)tag, p->value.ui);
+    }
+  }
+  if (d->state < 0) {
+    slot->skip = true; /* no state: it went away during the call */
+    return false;
+  }
+  if (!state_is_active(d->state)) {
+    d->mem.present = 0; /* a defined domain's configured size is not usage */
+    return false;
+  }
+  if (have_balloon) {
+    d->mem_from_bulk = true;
+    return false;
+  }
+  return true;
 }
 
 int inspector_read(inspector_t *ins, inspector_visit_fn visit,
@@ -188,66 +316,35 @@ int inspector_read(inspector_t *ins, inspector_visit_fn visit,
   if (n < 0)
     return classify_failure(ins, "virConnectGetAllDomainStats");
 
-  int visited = 0;
   int rc = 0;
-  for (int i = 0; i < n && rc == 0; i++) {
-    virDomainStatsRecordPtr rec = records[i];
-    inspector_domain_t d = {.handle = rec->dom, .state = -1};
-    char uuid[VIR_UUID_STRING_BUFLEN];
-
-    d.name = virDomainGetName(rec->dom);
-    if (d.name == NULL || virDomainGetUUIDString(rec->dom, uuid) != 0)
-      continue; /* gone */
-    d.uuid = uuid;
-    unsigned id = virDomainGetID(rec->dom);
-    d.id = id == (unsigned)-1 ? -1 : (int)id;
-
-    bool have_balloon = false;
-    for (int j = 0; j < rec->nparams; j++) {
-      const virTypedParameter *p = &rec->params[j];
-      if (strcmp(p->field, "state.state") == 0 &&
-          p->type == VIR_TYPED_PARAM_INT) {
-        d.state = p->value.i;
-      } else if (strcmp(p->field, "state.reason") == 0 &&
-                 p->type == VIR_TYPED_PARAM_INT) {
-        d.reason = p->value.i;
-      } else if (strncmp(p->field, "balloon.", 8) == 0) {
-        int tag = ms_tag_from_field(p->field);
-        if (strcmp(p->field, "balloon.current") != 0 &&
-            strcmp(p->field, "balloon.maximum") != 0)
-          have_balloon = true;
-        if (tag < 0)
-          continue;
-        if (p->type == VIR_TYPED_PARAM_ULLONG)
-          ms_raw_set(&d.mem, (ms_tag_t)tag, p->value.ul);
-        else if (p->type == VIR_TYPED_PARAM_LLONG && p->value.l >= 0)
-          ms_raw_set(&d.mem, (ms_tag_t)tag, (uint64_t)p->value.l);
-        else if (p->type == VIR_TYPED_PARAM_UINT)
-          ms_raw_set(&d.mem, (ms_tag_t)tag, p->value.ui);
-      }
-    }
-    if (d.state < 0)
-      continue; /* no state: the domain went away during the call */
-
-    if (!state_is_active(d.state)) {
-      d.mem.present = 0; /* a defined domain's configured size is not usage */
-    } else if (have_balloon) {
-      d.mem_from_bulk = true;
-    } else {
-      memset(&d.mem, 0, sizeof(d.mem));
-      int mrc = read_memory_stats(ins, rec->dom, &d.mem);
-      if (mrc < 0) {
-        rc = mrc;
-        break;
-      }
-    }
-    visited++;
-    rc = visit(&d, user_data);
+  read_slot_t *slots = calloc(n > 0 ? (size_t)n : 1, sizeof(*slots));
+  int *todo = calloc(n > 0 ? (size_t)n : 1, sizeof(*todo));
+  if (slots == NULL || todo == NULL) {
+    snprintf(ins->error, sizeof(ins->error), "out of memory");
+    rc = -ENOMEM;
+    goto cleanup;
   }
+  int ntodo = 0;
+  for (int i = 0; i < n; i++)
+    if (parse_record(records[i], &slots[i]))
+      todo[ntodo++] = i;
+  if (ntodo > 0 && (rc = run_memory_calls(ins, slots, todo, ntodo)) != 0)
+    goto cleanup;
+
+  int visited = 0;
+  for (int i = 0; i < n && rc == 0; i++) {
+    if (slots[i].skip)
+      continue;
+    visited++;
+    rc = visit(&slots[i].d, user_data);
+  }
+  rc = visited;
+
+cleanup:
+  free(todo);
+  free(slots);
   virDomainStatsRecordListFree(records);
-  if (rc < 0 && ins->conn == NULL)
-    return -ENOTCONN;
-  return visited;
+  return rc;
 }
 
 int inspector_domain_balloon(inspector_t *ins, virDomainPtr dom,

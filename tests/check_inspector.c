@@ -118,6 +118,33 @@ START_TEST(test_read_test_driver) {
 }
 END_TEST
 
+/* Enough domains for the per-domain memory calls to run on worker
+ * threads: every one still gets its own figures. */
+START_TEST(test_read_many_concurrently) {
+  enum { N = 60 };
+  virDomainPtr doms[N];
+  for (int i = 0; i < N; i++) {
+    char name[32];
+    snprintf(name, sizeof(name), "many-%02d", i);
+    doms[i] = create(name, "<memballoon model='virtio'/>");
+  }
+  inspector_t *ins = inspector_create(URI, true);
+  ck_assert_int_eq(inspector_connect(ins), 0);
+  seen_t s = {0};
+  ck_assert_int_eq(inspector_read(ins, collect, &s), N + 1);
+  for (int i = 0; i < s.count; i++) {
+    ck_assert_msg(ms_raw_has(&s.mem[i], MS_AVAILABLE), "%s has no stats",
+                  s.name[i]);
+    ck_assert(!s.from_bulk[i]);
+  }
+  for (int i = 0; i < N; i++) {
+    virDomainDestroy(doms[i]);
+    virDomainFree(doms[i]);
+  }
+  inspector_destroy(ins);
+}
+END_TEST
+
 START_TEST(test_refused_connection) {
   inspector_t *ins =
       inspector_create("test+unix:///default?socket=/nonexistent/sock", true);
@@ -247,6 +274,7 @@ int main(void) {
   TCase *tc = tcase_create("test driver");
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_read_test_driver);
+  tcase_add_test(tc, test_read_many_concurrently);
   tcase_add_test(tc, test_refused_connection);
   tcase_add_test(tc, test_lifecycle_events);
   tcase_add_loop_test(tc, test_event_mapping, 0,
