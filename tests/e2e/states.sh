@@ -1,0 +1,535 @@
+#!/bin/bash
+# tests/e2e/states.sh -- end-to-end suite for the domain-state tracker.
+#
+# A real collectd loads the built plugin against a private libvirtd (test
+# driver, domain `test`, fixed UUID) and the suite drives the domain with
+# virsh while it measures, on its own clock, how long each stint lasted:
+#
+#   1. event timing: Interval 10, a suspend / resume / destroy / start script
+#      whose stints are shorter than the Interval; duration deltas within
+#      0.1 s of the script's clock, duration-total = elapsed, uptime reset by
+#      the restart, domain_state = virsh domstats; one notification per
+#      transition with the right severity and stint
+#   2. collectd restart, domain unchanged: the gap is credited (INFO line),
+#      totals continue
+#   3. collectd restart, domain restarted meanwhile (new id): the gap is
+#      credited to no state (INFO line), totals kept
+#   4. libvirtd SIGKILL + restart: values resume, no duration decreases,
+#      events work again
+#   5. a transient domain destroyed is no longer dispatched; recreated with
+#      the same UUID its totals continue
+#   6. LifecycleEvents false: transitions timed at the reads (one Interval)
+#   7. a corrupt state file: one WARNING, moved to .corrupt, fresh start
+#   8. collectd's own virt plugin in the same daemon: both report, our
+#      notifications still arrive, no error lines from us
+#
+# FAILURE notifications (crashed, or shutoff with reason crashed/failed) are
+# not covered here: libvirt's test driver cannot crash a domain. The QEMU
+# suite (tests/e2e/guest) covers them with a real guest.
+#
+# Run: top_builddir=BUILD top_srcdir=SRC bash tests/e2e/states.sh
+# (make check sets both). Needs root; prints `N passed, M failed` last.
+
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+
+DOM="test"
+DOM_UUID=6695eb01-f6a4-8304-79aa-97f2502e193f
+ID="$E2E_HOST/virt_inspector-$DOM"
+HEALTH="$E2E_HOST/virt_inspector"
+TOL=0.1 # seconds: virsh round trip + event delivery + ms rounding
+
+# ------------------------------------------------------------- helpers ----
+
+_is_num() { [[ $1 =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; }
+
+# calc EXPR NAME=VALUE...: awk arithmetic on named numbers, 6 decimals;
+# prints nothing (status 1) if a value is not a number.
+calc() {
+    local e=$1 a
+    local -a args=()
+    shift
+    for a; do
+        _is_num "${a#*=}" || return 1
+        args+=(-v "$a")
+    done
+    awk "${args[@]}" "BEGIN { printf \"%.6f\", $e }"
+}
+
+# check DESC ACTUAL OP EXPECTED [TOL]: OP is ~ (|ACTUAL - EXPECTED| <= TOL),
+# >=, <= (with TOL slack) or == (exact numbers).
+check() {
+    local desc=$1 a=$2 op=$3 e=$4 t=${5:-0}
+    if _is_num "$a" && _is_num "$e" && awk -v a="$a" -v e="$e" -v t="$t" -v op="$op" 'BEGIN {
+            d = a - e
+            if (op == "~") r = (d <= t && -d <= t)
+            else if (op == ">=") r = (a >= e - t)
+            else if (op == "<=") r = (a <= e + t)
+            else r = (a == e)
+            exit !r }'; then
+        ok "$desc ($a $op $e${5:+ ± $t})"
+    else
+        not_ok "$desc: got '$a', expected $op '$e'${5:+ (tolerance $t)}"
+    fi
+}
+
+# vdo VIRSH-ARGS...: one virsh command on a connection of its own (the
+# session keeps the test driver's state alive); VDO_T is the time it
+# returned, taken at once: the session's virsh_run polls every 0.1 s, too
+# coarse to time a stint to 0.1 s.
+vdo() {
+    local out
+    out=$(virsh -q -c "$LV_URI" "$@" 2>&1)
+    local rc=$?
+    VDO_T=$EPOCHREALTIME
+    [ "$rc" -eq 0 ] && return 0
+    not_ok "virsh $*: $out"
+    return 1
+}
+
+# hold SECS: a timed stint (the measured thing itself, not synchronisation)
+hold() { sleep "$1"; }
+
+# vi_conf STATEFILE [EXTRA]: the plugin's config block
+vi_conf() {
+    cat <<EOF
+LoadPlugin virt_inspector
+<Plugin virt_inspector>
+  Connection "$LV_URI"
+  StateFile "$1"
+  ${2:-}
+</Plugin>
+EOF
+}
+
+# val IDENT [COLUMN]: exact last csv value, empty if none
+val() { csv_last "$1" "${2:-1}" 2>/dev/null; }
+# epoch IDENT: time of the last csv row
+epoch() { csv_last "$1" epoch 2>/dev/null; }
+
+# wait_all_newer EPOCH TIMEOUT IDENT...: every IDENT has a csv row newer than
+# EPOCH; a miss is a failure (returns 1).
+wait_all_newer() {
+    local t=$1 to=$2 i
+    shift 2
+    for i; do
+        if ! wait_csv_newer "$i" "$t" "$to"; then
+            not_ok "a csv row for $i newer than $t within ${to} s (last: $(epoch "$i"))"
+            return 1
+        fi
+    done
+}
+
+# Never call virsh_run in a subshell ($(...), a pipe): its command counter
+# would not advance and the next call would read an old answer.
+
+# vlast: last line of the last virsh_run answer, blanks removed
+vlast() { sed '/^ *$/d' <<<"$VIRSH_OUTPUT" | tail -n 1 | tr -d ' '; }
+
+# dom_state_numbers DOMAIN: DSN="STATE REASON" from virsh domstats (numbers)
+dom_state_numbers() {
+    DSN=
+    virsh_run "domstats --state $1" >/dev/null || return 1
+    DSN="$(sed -n 's/^ *state\.state=//p' <<<"$VIRSH_OUTPUT") $(sed -n 's/^ *state\.reason=//p' <<<"$VIRSH_OUTPUT")"
+}
+
+# assert_domain_state IDENT DOMAIN: csv domain_state (state, reason) equals
+# virsh domstats
+assert_domain_state() {
+    local want got
+    dom_state_numbers "$2"
+    want=$DSN
+    got="$(_num_norm "$(val "$1/domain_state" state)") $(_num_norm "$(val "$1/domain_state" reason)")"
+    assert_eq "domain_state of $2 (state reason) equals virsh domstats" "$got" "$want"
+}
+
+# notif_seq INSTANCE: our notifications for INSTANCE in the current log, as
+# "SEVERITY old>new rREASON" joined by commas
+notif_seq() {
+    sed -nE "s/.*Notification: severity = ([A-Z]+), host = $E2E_HOST, plugin = virt_inspector, plugin_instance = $1, type = domain_state, message = Domain \"[^\"]*\" changed from ([a-z]+) to ([a-z]+) \(reason (-?[0-9]+)\) after [0-9.]+ s in [a-z]+\$/\1 \2>\3 r\4/p" \
+        "$COLLECTD_LOG" | paste -sd, -
+}
+
+# notif_secs INSTANCE OLD NEW: "after X s" of the last such notification
+notif_secs() {
+    sed -nE "s/.*plugin = virt_inspector, plugin_instance = $1, type = domain_state, message = .* changed from $2 to $3 \(reason -?[0-9]+\) after ([0-9.]+) s in $2\$/\1/p" \
+        "$COLLECTD_LOG" | tail -n 1
+}
+
+_notif_count_ge() { [ "$(count_log "plugin = virt_inspector, plugin_instance = $1, type = domain_state")" -ge "$2" ]; }
+
+# assert_monotonic IDENT: no csv row of IDENT is lower than the one before
+assert_monotonic() {
+    local f bad
+    if ! f=$(csv_file "$1"); then
+        not_ok "$1 never decreases: no csv file"
+        return
+    fi
+    bad=$(awk -F, 'NR > 2 && $2 + 0 < prev { print prevrow " -> " $0; exit }
+                   NR > 1 { prev = $2 + 0; prevrow = $0 }' "$f")
+    if [ -z "$bad" ]; then
+        ok "$1 never decreases ($(csv_rows "$1") rows)"
+    else
+        not_ok "$1 never decreases: $bad"
+    fi
+}
+
+# _re STRING: STRING quoted for an ERE
+_re() { sed 's/[][\.*^$+?(){}|/]/\\&/g' <<<"$1"; }
+
+# ---------------------------------------------------------------- setup ----
+
+e2e_require_root
+e2e_require_plugin
+start_libvirtd || e2e_bail "start_libvirtd failed (see $LIBVIRTD_LOG)"
+virsh_open >/dev/null || e2e_bail "no virsh session to $LV_URI"
+virsh_run "domuuid $DOM" >/dev/null
+assert_eq "test driver has domain $DOM with the fixed UUID" "$(vlast)" "$DOM_UUID"
+
+STATE="$T/states.state"
+
+# ------------------------------------- 1. event-timed stints, Interval 10 ----
+
+note "1. scripted transitions inside one 10 s Interval (lifecycle events)"
+COLLECTD_INTERVAL=10
+start_collectd "$(vi_conf "$STATE")" || e2e_bail "collectd did not start"
+wait_csv "$ID/duration-total" 1 15 || e2e_bail "no first read of $DOM within 15 s"
+wait_csv "$ID/duration-running" 1 5
+r0=$(val "$ID/duration-running")
+tot0=$(val "$ID/duration-total")
+e0=$(epoch "$ID/duration-total")
+p0=$(val "$ID/duration-paused") || p0=0
+s0=$(val "$ID/duration-shutoff") || s0=0
+: "${p0:=0}" "${s0:=0}"
+
+# the script: every stint shorter than the Interval
+vdo suspend "$DOM"; t_susp=$VDO_T
+hold 1.5
+vdo resume "$DOM"; t_res=$VDO_T
+hold 0.7
+vdo destroy "$DOM"; t_dest=$VDO_T
+hold 1.0
+vdo start "$DOM"; t_start=$VDO_T
+stint_p=$(calc 't_res - t_susp' t_res="$t_res" t_susp="$t_susp")
+stint_s=$(calc 't_start - t_dest' t_start="$t_start" t_dest="$t_dest")
+note "script: paused ${stint_p} s, shutoff ${stint_s} s"
+
+# the next read after the last action (up to one Interval away)
+if wait_all_newer "$t_start" 25 "$ID/duration-total" "$ID/duration-running" \
+    "$ID/duration-paused" "$ID/duration-shutoff" "$ID/uptime" "$ID/domain_state"; then
+    p1=$(val "$ID/duration-paused")
+    s1=$(val "$ID/duration-shutoff")
+    r1=$(val "$ID/duration-running")
+    tot1=$(val "$ID/duration-total")
+    e1=$(epoch "$ID/duration-total")
+    u1=$(val "$ID/uptime")
+    eu1=$(epoch "$ID/uptime")
+    elapsed=$(calc 'e1 - e0' e1="$e1" e0="$e0")
+    check "duration-paused grew by the scripted pause" \
+        "$(calc 'p1 - p0' p1="$p1" p0="$p0")" "~" "$stint_p" "$TOL"
+    check "duration-shutoff grew by the scripted shutoff" \
+        "$(calc 's1 - s0' s1="$s1" s0="$s0")" "~" "$stint_s" "$TOL"
+    check "duration-total grew by the elapsed time between the reads" \
+        "$(calc 'tot1 - tot0' tot1="$tot1" tot0="$tot0")" "~" "$elapsed" "$TOL"
+    check "duration-running grew by the elapsed time minus pause and shutoff" \
+        "$(calc 'r1 - r0' r1="$r1" r0="$r0")" "~" \
+        "$(calc 'el - p - s' el="$elapsed" p="$stint_p" s="$stint_s")" "$TOL"
+    check "uptime restarted at the start (time since it)" \
+        "$u1" "~" "$(calc 'eu - ts' eu="$eu1" ts="$t_start")" "$TOL"
+    check "the reads were one Interval apart (the stints fell inside it)" \
+        "$elapsed" "~" 10 1
+    assert_domain_state "$ID" "$DOM"
+fi
+
+# notifications: one per transition, in order, severity per README
+wait_until 5 _notif_count_ge "$DOM" 4
+assert_eq "notifications for the script (severity, transition, reason)" \
+    "$(notif_seq "$DOM")" \
+    "WARNING running>paused r1,OKAY paused>running r5,WARNING running>shutoff r2,OKAY shutoff>running r1"
+check "notification paused->running reports the pause" \
+    "$(notif_secs "$DOM" paused running)" "~" "$stint_p" "$TOL"
+check "notification shutoff->running reports the shutoff" \
+    "$(notif_secs "$DOM" shutoff running)" "~" "$stint_s" "$TOL"
+
+# ------------------------------ 2. collectd restart: the gap is credited ----
+
+note "2. collectd restart, domain unchanged"
+rb=$(val "$ID/duration-running")
+totb=$(val "$ID/duration-total")
+eb=$(epoch "$ID/duration-total")
+stop_collectd
+if [ -f "$STATE" ]; then
+    assert_eq "state file written at shutdown, mode 0600" "$(stat -c %a "$STATE")" 600
+else
+    not_ok "state file written at shutdown: $STATE does not exist"
+fi
+COLLECTD_INTERVAL=1
+start_collectd "$(vi_conf "$STATE")" || e2e_bail "collectd did not restart"
+RE_CREDITED="virt_inspector plugin: domain \"$DOM\": the [0-9.]+ s since the last save are credited to running \(same libvirt id and state\)"
+wait_log "$RE_CREDITED" 10
+assert_count_log "\[info\] $RE_CREDITED" 1 "INFO: the downtime is credited to running (same id and state)"
+if wait_csv "$ID/duration-running" 1 10 && wait_csv "$ID/duration-total" 1 5; then
+    ra=$(val "$ID/duration-running")
+    tota=$(val "$ID/duration-total")
+    ea=$(epoch "$ID/duration-total")
+    check "duration-running after the restart >= before" "$ra" ">=" "$rb"
+    check "duration-running continued through the downtime (credited)" \
+        "$(calc 'ra - rb' ra="$ra" rb="$rb")" "~" "$(calc 'ea - eb' ea="$ea" eb="$eb")" "$TOL"
+    check "duration-total continued through the downtime" \
+        "$(calc 'a - b' a="$tota" b="$totb")" "~" "$(calc 'ea - eb' ea="$ea" eb="$eb")" "$TOL"
+fi
+assert_count_log "plugin = virt_inspector, plugin_instance = $DOM," 0 \
+    "no notification after a restart that changed nothing"
+
+# ------------------- 3. collectd restart, domain restarted meanwhile ----
+
+note "3. collectd restart, domain destroyed and started while collectd was down"
+wait_intervals 2
+rb=$(val "$ID/duration-running")
+totb=$(val "$ID/duration-total")
+sb=$(val "$ID/duration-shutoff")
+eb=$(epoch "$ID/duration-total")
+virsh_run "domid $DOM" >/dev/null
+old_id=$(vlast)
+stop_collectd
+t_down=$EPOCHREALTIME
+virsh_run "destroy $DOM" >/dev/null
+virsh_run "start $DOM" >/dev/null
+t_vstart=$EPOCHREALTIME
+virsh_run "domid $DOM" >/dev/null
+new_id=$(vlast)
+[ "$old_id" != "$new_id" ] || not_ok "the restarted domain has a new id (still $old_id)"
+hold 1.0 # downtime that must not be credited
+t_up=$EPOCHREALTIME
+start_collectd "$(vi_conf "$STATE")" || e2e_bail "collectd did not restart"
+RE_NOT_CREDITED="virt_inspector plugin: domain \"$DOM\": the [0-9.]+ s since the last save are credited to no state"
+wait_log "$RE_NOT_CREDITED" 10
+assert_count_log "\[info\] $RE_NOT_CREDITED" 1 "INFO: the downtime is credited to no state (id $old_id -> $new_id)"
+assert_count_log "$RE_CREDITED" 0 "no 'credited to running' line this time"
+if wait_csv "$ID/duration-total" 1 10 && wait_csv "$ID/uptime" 1 5 &&
+    wait_csv "$ID/duration-shutoff" 1 5; then
+    ra=$(val "$ID/duration-running")
+    tota=$(val "$ID/duration-total")
+    sa=$(val "$ID/duration-shutoff")
+    ea=$(epoch "$ID/duration-total")
+    ua=$(val "$ID/uptime")
+    eua=$(epoch "$ID/uptime")
+    check "duration-running kept (>= before)" "$ra" ">=" "$rb"
+    check "duration-total kept (>= before)" "$tota" ">=" "$totb"
+    check "the downtime is not in duration-total" \
+        "$(calc 'a - b' a="$tota" b="$totb")" "<=" \
+        "$(calc '(ea - eb) - (up - down)' ea="$ea" eb="$eb" up="$t_up" down="$t_down")" "$TOL"
+    assert_num "duration-shutoff unchanged (the unseen shutoff is not credited)" "$sa" "$sb"
+    check "uptime counts from after the restart" \
+        "$ua" "<=" "$(calc 'e - t' e="$eua" t="$t_vstart")" "$TOL"
+fi
+
+# --------------------------------------- 4. libvirtd SIGKILL + restart ----
+
+note "4. libvirtd killed (SIGKILL) and restarted"
+wait_intervals 1
+rb=$(val "$ID/duration-running")
+totb=$(val "$ID/duration-total")
+restart_libvirtd >/dev/null || e2e_bail "libvirtd did not come back"
+t_back=$EPOCHREALTIME
+virsh_run "domuuid $DOM" >/dev/null
+assert_eq "after the restart the test driver has $DOM again, same UUID" "$(vlast)" "$DOM_UUID"
+RE_BACK="virt_inspector plugin: connection to \".*\" re-established"
+if wait_log "$RE_BACK" 15; then
+    ok "log: connection re-established"
+else
+    not_ok "log: connection re-established: no line /$RE_BACK/ within 15 s"
+fi
+_domains_counted() { _csv_newer "$HEALTH/count-domains" "$1" && [ "$(_num_norm "$(val "$HEALTH/count-domains")")" = 1 ]; }
+if wait_until 15 _domains_counted "$t_back"; then
+    ok "a read after libvirtd's restart counts 1 domain again"
+else
+    not_ok "a read after libvirtd's restart counts 1 domain again: count-domains is $(val "$HEALTH/count-domains") at $(epoch "$HEALTH/count-domains")"
+fi
+n_err=$(count_log '\[error\] virt_inspector plugin: (connection to .* lost|cannot connect)')
+if [ "$n_err" -ge 1 ] && [ "$n_err" -le 3 ]; then
+    ok "the outage logged $n_err ERROR line(s) (1..3, no flood)"
+else
+    not_ok "the outage logged 1..3 ERROR lines: found $n_err"
+fi
+if wait_csv_newer "$ID/duration-running" "$t_back" 10; then
+    check "duration-running after libvirtd's restart >= before" "$(val "$ID/duration-running")" ">=" "$rb"
+    check "duration-total after libvirtd's restart >= before" "$(val "$ID/duration-total")" ">=" "$totb"
+fi
+assert_domain_state "$ID" "$DOM"
+# events are back too: a 1.5 s pause is timed to 0.1 s (a poll would be 1 or 2 s)
+vdo suspend "$DOM"; t_susp=$VDO_T
+hold 1.5
+vdo resume "$DOM"; t_res=$VDO_T
+wait_until 5 _notif_count_ge "$DOM" 2
+check "after libvirtd's restart, lifecycle events time a pause again" \
+    "$(notif_secs "$DOM" paused running)" "~" "$(calc 'a - b' a="$t_res" b="$t_susp")" "$TOL"
+wait_intervals 1
+for i in running paused shutoff total; do
+    assert_monotonic "$ID/duration-$i"
+done
+
+# ------------------- 5. a transient domain: gone, then back, same UUID ----
+
+note "5. transient domain destroyed (gone) and recreated with the same UUID"
+TR=states-tr
+TR_UUID=$(new_uuid)
+TRID="$E2E_HOST/virt_inspector-$TR"
+domain_xml "$TR" "$TR_UUID" >"$T/tr.xml"
+vdo create "$T/tr.xml"
+if wait_csv "$TRID/duration-running" 2 10; then
+    ok "transient domain $TR is dispatched"
+else
+    not_ok "transient domain $TR is dispatched: no csv rows for $TRID/duration-running"
+fi
+wait_intervals 1
+old_r=$(val "$TRID/duration-running")
+old_tot=$(val "$TRID/duration-total")
+old_e=$(epoch "$TRID/duration-total")
+vdo destroy "$TR"; t_gone=$VDO_T
+if virsh_run "domstate $TR" >/dev/null 2>&1; then
+    not_ok "a destroyed transient domain is gone from libvirt (domstate still answers)"
+fi
+# two reads that began after the destruction
+_reads_after() {
+    local f
+    f=$(csv_file "$HEALTH/count-domains") || return 1
+    [ "$(awk -F, -v t="$1" 'NR > 1 && $1 + 0 > t + 0 { n++ } END { print n + 0 }' "$f")" -ge "$2" ]
+}
+wait_until 10 _reads_after "$t_gone" 2
+rows_gone=$(csv_rows "$TRID/duration-running")
+assert_num "count-domains is 1 once $TR is gone" "$(val "$HEALTH/count-domains")" 1
+wait_intervals 2
+assert_eq "no new csv rows for $TR after a read past its destruction" \
+    "$(csv_rows "$TRID/duration-running")" "$rows_gone"
+t_re0=$EPOCHREALTIME
+vdo create "$T/tr.xml"; t_re=$VDO_T
+if wait_csv_newer "$TRID/duration-running" "$t_re" 10 &&
+    wait_csv_newer "$TRID/duration-total" "$t_re" 5; then
+    new_r=$(val "$TRID/duration-running")
+    new_tot=$(val "$TRID/duration-total")
+    new_e=$(epoch "$TRID/duration-running")
+    check "recreated (same UUID): duration-running continues (>= old total)" "$new_r" ">=" "$old_r"
+    check "recreated: duration-running = old total + the new stint (not from 0)" \
+        "$(calc 'n - (e - t)' n="$new_r" e="$new_e" t="$t_re")" ">=" "$old_r" "$TOL"
+    check "recreated: the time while gone is not in duration-running" \
+        "$new_r" "<=" "$(calc 'o + (g - oe) + (e - t)' o="$old_r" g="$t_gone" oe="$old_e" e="$new_e" t="$t_re0")" "$TOL"
+    # the stint from the destroy event to the read that saw the domain gone
+    # (at most one Interval) is shutoff; the rest of the gone time is no state
+    check "recreated: the time while gone is not in duration-total" \
+        "$new_tot" "<=" "$(calc 'o + (g - oe) + 1 + (e - t)' o="$old_tot" g="$t_gone" oe="$old_e" e="$new_e" t="$t_re0")" "$TOL"
+    assert_domain_state "$TRID" "$TR"
+fi
+vdo destroy "$TR"
+
+# ------------------------------- 6. LifecycleEvents false, Interval 1 ----
+
+note "6. LifecycleEvents false: transitions timed at the reads"
+COLLECTD_INTERVAL=1
+start_collectd "$(vi_conf "$T/noevents.state" "LifecycleEvents false")" ||
+    e2e_bail "collectd did not start (LifecycleEvents false)"
+wait_csv "$ID/duration-running" 2 10
+p0=$(val "$ID/duration-paused") || p0=0
+: "${p0:=0}"
+vdo suspend "$DOM"; t_susp=$VDO_T
+hold 2.5
+vdo resume "$DOM"; t_res=$VDO_T
+# the paused total stops growing once a read has seen the domain running
+_paused_frozen() {
+    local f
+    f=$(csv_file "$ID/duration-paused") || return 1
+    tail -n 2 "$f" | awk -F, -v t="$1" 'NR == 1 { a = $2 } NR == 2 { exit !($2 == a && $1 + 0 > t + 0) }'
+}
+if wait_until 10 _paused_frozen "$t_res"; then
+    p1=$(calc 'a - b' a="$(val "$ID/duration-paused")" b="$p0")
+    stint=$(calc 'a - b' a="$t_res" b="$t_susp")
+    check "duration-paused within one Interval of the ${stint} s pause" "$p1" "~" "$stint" 1.1
+    check "duration-paused is a whole number of Intervals (timed at reads)" \
+        "$p1" "~" "$(awk -v p="$p1" 'BEGIN { printf "%d", p + 0.5 }')" "$TOL"
+    check "the notification reports the same paused time" \
+        "$(notif_secs "$DOM" paused running)" "~" "$p1" 0.001
+else
+    not_ok "duration-paused stops growing after the resume (no events): last rows $(tail -n 2 "$(csv_file "$ID/duration-paused")" 2>/dev/null | tr '\n' ' ')"
+fi
+assert_eq "notifications without lifecycle events" "$(notif_seq "$DOM")" \
+    "WARNING running>paused r1,OKAY paused>running r5"
+
+# ------------------------------------------------ 7. corrupt state file ----
+
+note "7. corrupt state file"
+BAD="$T/corrupt.state"
+printf 'virt_inspector-state 1\nthis is not a state file\n\001\377garbage\n' >"$BAD"
+cp "$BAD" "$T/corrupt.orig"
+t_c=$EPOCHREALTIME
+start_collectd "$(vi_conf "$BAD")" || e2e_bail "collectd did not start with a corrupt state file"
+RE_BAD="virt_inspector plugin: state file \"$(_re "$BAD")\" is corrupt"
+wait_log "$RE_BAD" 10
+assert_count_log "^\[[^]]*\] \[warning\] $RE_BAD" 1 "one WARNING naming the corrupt state file"
+assert_count_log "virt_inspector plugin: .*state file" 1 "no other state file lines"
+if cmp -s "$T/corrupt.orig" "$BAD.corrupt"; then
+    ok "the corrupt file was moved to $BAD.corrupt"
+else
+    not_ok "the corrupt file was moved to $BAD.corrupt ($(ls -l "$BAD.corrupt" 2>&1))"
+fi
+if wait_csv "$ID/duration-running" 1 10; then
+    check "tracking starts fresh (duration-running counts from collectd's start)" \
+        "$(val "$ID/duration-running")" "<=" "$(calc 'e - t' e="$(epoch "$ID/duration-running")" t="$t_c")" "$TOL"
+else
+    not_ok "values appear with a corrupt state file"
+fi
+if kill -0 "$COLLECTD_PID" 2>/dev/null; then ok "collectd keeps running"; else not_ok "collectd keeps running"; fi
+stop_collectd
+assert_eq "a good state file is written at shutdown" "$(head -n 1 "$BAD" 2>&1)" "virt_inspector-state 1"
+
+# ------------------------------------ 8. collectd's virt plugin beside us ----
+
+note "8. collectd's virt plugin in the same daemon"
+if [ -f "$E2E_STOCK_PLUGINDIR/virt.so" ]; then
+    E2E_STOCK_PLUGINS=virt
+    start_collectd "$(vi_conf "$T/virt.state")
+LoadPlugin virt
+<Plugin virt>
+  Connection \"$LV_URI\"
+  PersistentNotification true
+  ExtraStats \"memory domain_state\"
+</Plugin>" || e2e_bail "collectd did not start with the virt plugin"
+    E2E_STOCK_PLUGINS=
+    wait_csv "$ID/duration-running" 2 10
+    _virt_listed() { listval | grep -q "^$DOM/virt/"; }
+    if wait_until 10 _virt_listed; then
+        ok "listval shows the virt plugin's values ($(listval | grep -c "^$DOM/virt/") identifiers)"
+    else
+        not_ok "listval shows the virt plugin's values: none under $DOM/virt/"
+    fi
+    assert_listed "$ID/duration-running"
+    vdo suspend "$DOM"
+    hold 0.5
+    vdo resume "$DOM"; t_res=$VDO_T
+    wait_until 5 _notif_count_ge "$DOM" 2
+    assert_eq "our notifications with the virt plugin loaded" "$(notif_seq "$DOM")" \
+        "WARNING running>paused r1,OKAY paused>running r5"
+    _virt_fresh() {
+        local f
+        for f in "$CSV_DIR/$DOM/virt/"*; do
+            [ -f "$f" ] && tail -n 1 "$f" | awk -F, -v t="$1" '{ exit !($1 + 0 > t + 0) }' && return 0
+        done
+        return 1
+    }
+    if wait_until 10 _virt_fresh "$t_res"; then
+        ok "the virt plugin keeps writing values"
+    else
+        not_ok "the virt plugin keeps writing values: no csv row under $CSV_DIR/$DOM/virt newer than $t_res"
+    fi
+    if wait_csv_newer "$ID/duration-running" "$t_res" 10; then
+        ok "virt_inspector keeps writing values"
+    else
+        not_ok "virt_inspector keeps writing values: nothing newer than $t_res"
+    fi
+    wait_intervals 2
+    assert_count_log '\[error\] virt_inspector plugin:' 0 "no ERROR lines from virt_inspector"
+    assert_count_log '(virt_inspector plugin:.*(error|fail))' 0 "no virt_inspector line mentions an error or failure"
+    if kill -0 "$COLLECTD_PID" 2>/dev/null; then ok "collectd keeps running beside virt"; else not_ok "collectd keeps running beside virt"; fi
+else
+    not_ok "collectd's virt plugin not found at $E2E_STOCK_PLUGINDIR/virt.so"
+fi
