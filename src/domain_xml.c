@@ -71,13 +71,22 @@ static int get_attr(const char *tag, const char *gt, const char *attr,
 }
 
 int domain_xml_balloon(const char *xml, domain_balloon_t *ret) {
+  ret->period_gates_stats = false;
   ret->has_balloon = false;
   ret->stats_period = 0;
   if (xml == NULL)
     return -EINVAL;
   const char *end = xml + strlen(xml);
-  if (find_tag(xml, end, "domain") == NULL)
+  const char *domain = find_tag(xml, end, "domain");
+  if (domain == NULL)
     return -EINVAL;
+  const char *domain_gt = tag_end(domain, end);
+  char type[16];
+  if (domain_gt == NULL)
+    return -EINVAL;
+  if (get_attr(domain, domain_gt, "type", type, sizeof(type)) == 1)
+    ret->period_gates_stats =
+        strcmp(type, "qemu") == 0 || strcmp(type, "kvm") == 0;
   const char *devices = find_tag(xml, end, "devices");
   if (devices == NULL)
     return 0;

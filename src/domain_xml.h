@@ -11,8 +11,10 @@
 #include <stdbool.h>
 
 typedef struct {
-  bool has_balloon;      /* a <memballoon> whose model is not 'none' */
-  unsigned stats_period; /* <stats period='N'/>, seconds; 0 when absent */
+  bool has_balloon;        /* a <memballoon> whose model is not 'none' */
+  unsigned stats_period;   /* <stats period='N'/>, seconds; 0 when absent */
+  bool period_gates_stats; /* QEMU/KVM (<domain type='qemu|kvm'>): the guest
+                              sends fresh statistics only with a period > 0 */
 } domain_balloon_t;
 
 /* Parses xml. Returns 0 (a domain without a balloon is not an error) or

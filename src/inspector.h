@@ -49,8 +49,7 @@ bool inspector_is_connected(const inspector_t *ins);
  * mid-read are skipped. Returns the number of domains visited, or
  * -ENOTCONN when the connection was lost (it is then closed: the next
  * inspector_connect reopens it), or -EIO for another libvirt failure. */
-int inspector_read(inspector_t *ins, inspector_visit_fn visit,
-                   void *user_data);
+int inspector_read(inspector_t *ins, inspector_visit_fn visit, void *user_data);
 
 /* The balloon device of a domain, from its live XML. 0 or -EIO. */
 int inspector_domain_balloon(inspector_t *ins, virDomainPtr dom,

@@ -39,7 +39,14 @@ int ms_tag_from_field(const char *field) {
 /* Largest KiB value whose byte value fits in a uint64_t. */
 #define KIB_MAX (UINT64_MAX / 1024)
 
-void ms_compute(const ms_raw_t *raw, ms_formula_t formula, bool stale,
+/* Figures the guest reports (through its balloon driver), as opposed to
+ * what the host knows (actual balloon size, rss). */
+static const uint32_t guest_tags =
+    (1u << MS_SWAP_IN) | (1u << MS_SWAP_OUT) | (1u << MS_MAJOR_FAULT) |
+    (1u << MS_MINOR_FAULT) | (1u << MS_UNUSED) | (1u << MS_AVAILABLE) |
+    (1u << MS_USABLE) | (1u << MS_LAST_UPDATE) | (1u << MS_DISK_CACHES);
+
+void ms_compute(const ms_raw_t *raw, ms_formula_t formula, ms_guest_t guest,
                 ms_figures_t *ret) {
   memset(ret, 0, sizeof(*ret));
   bool overflow = false;
@@ -61,6 +68,13 @@ void ms_compute(const ms_raw_t *raw, ms_formula_t formula, bool stale,
 
   if (raw->present == 0) {
     ret->used_status = MS_USED_NO_STATS;
+    return;
+  }
+  if (guest != MS_GUEST_LIVE) {
+    ret->present &= ~guest_tags;
+    ret->used_status = guest == MS_GUEST_STALE       ? MS_USED_STALE
+                       : guest == MS_GUEST_NO_PERIOD ? MS_USED_NO_PERIOD
+                                                     : MS_USED_NO_BALLOON;
     return;
   }
   if (overflow) {
@@ -90,10 +104,6 @@ void ms_compute(const ms_raw_t *raw, ms_formula_t formula, bool stale,
     ret->used_status = MS_USED_SUBTRAHEND_LARGER;
     return;
   }
-  if (stale) {
-    ret->used_status = MS_USED_STALE;
-    return;
-  }
   if (available == 0) { /* 0 - 0 of nothing: no meaningful percent */
     ret->used_status = MS_USED_NO_AVAILABLE;
     return;
@@ -118,9 +128,15 @@ const char *ms_used_status_text(ms_used_status_t status) {
   case MS_USED_SUBTRAHEND_LARGER:
     return "'unused'/'usable' larger than 'available'";
   case MS_USED_STALE:
-    return "guest statistics are stale (last_update does not advance)";
+    return "guest statistics are stale (last_update does not advance); "
+           "guest-reported figures withheld";
   case MS_USED_OVERFLOW:
     return "a size too large to be true";
+  case MS_USED_NO_BALLOON:
+    return "no balloon device: the guest reports no memory statistics";
+  case MS_USED_NO_PERIOD:
+    return "balloon stats period is 0: QEMU repeats the guest's boot-time "
+           "sample (set <stats period='N'/> or MemoryStatsPeriod)";
   }
   return "unknown";
 }

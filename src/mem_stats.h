@@ -64,7 +64,20 @@ typedef enum {
   MS_USED_SUBTRAHEND_LARGER, /* unused/usable > available */
   MS_USED_STALE,             /* the guest stopped updating its stats */
   MS_USED_OVERFLOW,          /* a size too large to be true */
+  MS_USED_NO_BALLOON,        /* no balloon device: no guest statistics */
+  MS_USED_NO_PERIOD,         /* stats period 0: a frozen boot-time sample */
 } ms_used_status_t;
+
+/* What the caller knows of the guest-reported figures (available, unused,
+ * usable, disk_caches, swap, faults, last_update); host-side figures
+ * (actual balloon, rss) are always valid. */
+typedef enum {
+  MS_GUEST_LIVE = 0,  /* valid, or nothing known against them */
+  MS_GUEST_STALE,     /* last_update stopped advancing (ms_staleness_judge) */
+  MS_GUEST_NO_PERIOD, /* QEMU balloon with stats period 0: QEMU repeats the
+                         one sample the guest sent at boot */
+  MS_GUEST_NO_BALLOON /* the domain has no balloon device */
+} ms_guest_t;
 
 /* Output figures, bit (1u << tag) in `present` for each raw figure that
  * can be dispatched; sizes converted to bytes. */
@@ -77,9 +90,11 @@ typedef struct {
   double percent;      /* used / available * 100, likewise */
 } ms_figures_t;
 
-/* Computes the figures. `stale` comes from ms_staleness_judge. Sizes whose
- * byte value would overflow are dropped. Never fails. */
-void ms_compute(const ms_raw_t *raw, ms_formula_t formula, bool stale,
+/* Computes the figures. Unless guest is MS_GUEST_LIVE the guest-reported
+ * figures are dropped (an old number presented as current is a wrong
+ * number) and used_status says why. Sizes whose byte value would overflow
+ * are dropped. Never fails. */
+void ms_compute(const ms_raw_t *raw, ms_formula_t formula, ms_guest_t guest,
                 ms_figures_t *ret);
 
 /* Static description of a used status, e.g. "no 'available' statistic". */

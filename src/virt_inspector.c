@@ -66,8 +66,11 @@ typedef struct domain_entry {
   char uuid[VIR_UUID_STRING_BUFLEN];
   int id;             /* libvirt id when last seen: a change is a restart */
   bool balloon_known; /* balloon read from the XML for this id */
+  bool balloon_valid; /* ... and parsed: balloon is what the XML says */
   domain_balloon_t balloon;
   bool period_set_tried;
+  bool await_fresh;       /* period just set: the boot-time sample is still */
+  uint64_t frozen_update; /* there, with this last_update, until it moves */
   ms_staleness_t staleness;
   int logged_status; /* ms_used_status_t last logged, -1: none */
   bool logged_fallback;
@@ -454,14 +457,15 @@ static void learn_balloon(domain_entry_t *e, const inspector_domain_t *d) {
     return;
   e->id = d->id;
   e->period_set_tried = false;
+  e->await_fresh = false;
   memset(&e->staleness, 0, sizeof(e->staleness));
-  e->balloon_known =
+  e->balloon_known = true; /* once per boot, even if it fails */
+  e->balloon_valid =
       inspector_domain_balloon(inspector, d->handle, &e->balloon) == 0;
-  if (!e->balloon_known) {
-    INFO(PLUGIN_NAME " plugin: domain \"%s\": %s; its stats period is "
-                     "unknown, so staleness is not judged.",
+  if (!e->balloon_valid) {
+    INFO(PLUGIN_NAME " plugin: domain \"%s\": %s; its balloon and stats "
+                     "period are unknown, so its statistics are not judged.",
          d->name, inspector_error(inspector));
-    e->balloon_known = true; /* do not retry every interval */
     memset(&e->balloon, 0, sizeof(e->balloon));
   }
 }
@@ -475,6 +479,9 @@ static void maybe_set_stats_period(domain_entry_t *e,
   if (inspector_domain_set_stats_period(inspector, d->handle,
                                         (unsigned)conf_stats_period) == 0) {
     e->balloon.stats_period = (unsigned)conf_stats_period;
+    /* What QEMU reports now is still the old sample: wait for a new one. */
+    e->await_fresh = ms_raw_has(&d->mem, MS_LAST_UPDATE);
+    e->frozen_update = d->mem.value[MS_LAST_UPDATE];
     INFO(PLUGIN_NAME " plugin: domain \"%s\": balloon stats period was 0, "
                      "set to %d s (live) as MemoryStatsPeriod asks.",
          d->name, conf_stats_period);
@@ -504,6 +511,13 @@ static void log_memory_status(domain_entry_t *e, const inspector_domain_t *d,
   } else if (fig->used_status == MS_USED_NO_STATS) {
     INFO(PLUGIN_NAME " plugin: domain \"%s\": %s; no memory values "
                      "(empty data).",
+         d->name, ms_used_status_text(fig->used_status));
+  } else if (fig->used_status == MS_USED_STALE ||
+             fig->used_status == MS_USED_NO_PERIOD ||
+             fig->used_status == MS_USED_NO_BALLOON) {
+    INFO(PLUGIN_NAME " plugin: domain \"%s\": %s; only host-side memory "
+                     "values (rss, actual_balloon) are dispatched (empty "
+                     "data).",
          d->name, ms_used_status_text(fig->used_status));
   } else {
     INFO(PLUGIN_NAME " plugin: domain \"%s\": %s; memory-used and "
@@ -537,21 +551,32 @@ static int read_domain(const inspector_domain_t *d, void *user_data) {
   bool running = d->state == VIR_DOMAIN_RUNNING;
   bool active =
       d->state != VIR_DOMAIN_SHUTOFF && d->state != VIR_DOMAIN_NOSTATE;
-  if (running) {
-    learn_balloon(e, d);
-    maybe_set_stats_period(e, d);
-  } else if (!active) {
+  if (!active) {
     e->id = -1;
     e->balloon_known = false;
-  }
-
-  if (!active)
     return 0;
+  }
+  learn_balloon(e, d);
+  if (running)
+    maybe_set_stats_period(e, d);
+
+  /* Is what the guest reported current? */
+  ms_guest_t guest = MS_GUEST_LIVE;
+  if (e->await_fresh && (!ms_raw_has(&d->mem, MS_LAST_UPDATE) ||
+                         d->mem.value[MS_LAST_UPDATE] != e->frozen_update))
+    e->await_fresh = false;
+  if (e->balloon_valid && !e->balloon.has_balloon)
+    guest = MS_GUEST_NO_BALLOON;
+  else if (e->balloon_valid && e->balloon.period_gates_stats &&
+           (e->balloon.stats_period == 0 || e->await_fresh))
+    guest = MS_GUEST_NO_PERIOD;
   bool stale = ms_staleness_judge(&e->staleness, &d->mem, running,
                                   e->balloon.stats_period, ctx->interval_ms,
                                   ctx->now_ms);
+  if (stale && guest == MS_GUEST_LIVE)
+    guest = MS_GUEST_STALE;
   ms_figures_t fig;
-  ms_compute(&d->mem, conf_formula, stale, &fig);
+  ms_compute(&d->mem, conf_formula, guest, &fig);
   log_memory_status(e, d, &fig);
 
   domain_fields_t fields;

@@ -22,13 +22,13 @@ START_TEST(test_used_every_combination) {
       ms_raw_set(&raw, MS_RSS, 5); /* never a term of used */
 
       ms_figures_t f;
-      ms_compute(&raw, formula, false, &f);
+      ms_compute(&raw, formula, MS_GUEST_LIVE, &f);
 
       bool want_usable = formula == MS_USED_USABLE && has_usable;
       bool has_sub = want_usable || has_unused;
-      ms_used_status_t want = !has_avail  ? MS_USED_NO_AVAILABLE
-                              : !has_sub  ? MS_USED_NO_SUBTRAHEND
-                                          : MS_USED_OK;
+      ms_used_status_t want = !has_avail ? MS_USED_NO_AVAILABLE
+                              : !has_sub ? MS_USED_NO_SUBTRAHEND
+                                         : MS_USED_OK;
       ck_assert_msg(f.used_status == want, "formula %d mask %u: status %d",
                     formula, mask, f.used_status);
       if (want == MS_USED_OK) {
@@ -52,7 +52,7 @@ END_TEST
 START_TEST(test_nothing_reported) {
   ms_raw_t raw = {0};
   ms_figures_t f;
-  ms_compute(&raw, MS_USED_UNUSED, false, &f);
+  ms_compute(&raw, MS_USED_UNUSED, MS_GUEST_LIVE, &f);
   ck_assert_int_eq(f.used_status, MS_USED_NO_STATS);
   ck_assert_uint_eq(f.present, 0);
 }
@@ -85,7 +85,8 @@ START_TEST(test_used_table) {
   ms_raw_set(&raw, MS_AVAILABLE, used_cases[_i].available);
   ms_raw_set(&raw, MS_UNUSED, used_cases[_i].unused);
   ms_figures_t f;
-  ms_compute(&raw, MS_USED_UNUSED, used_cases[_i].stale, &f);
+  ms_compute(&raw, MS_USED_UNUSED,
+             used_cases[_i].stale ? MS_GUEST_STALE : MS_GUEST_LIVE, &f);
   ck_assert_msg(f.used_status == used_cases[_i].want, "%s: status %d",
                 used_cases[_i].what, f.used_status);
   if (f.used_status == MS_USED_OK) {
@@ -101,23 +102,54 @@ START_TEST(test_usable_larger_than_available) {
   ms_raw_set(&raw, MS_UNUSED, 10);
   ms_raw_set(&raw, MS_USABLE, 2000);
   ms_figures_t f;
-  ms_compute(&raw, MS_USED_USABLE, false, &f);
+  ms_compute(&raw, MS_USED_USABLE, MS_GUEST_LIVE, &f);
   ck_assert_int_eq(f.used_status, MS_USED_SUBTRAHEND_LARGER);
-  ms_compute(&raw, MS_USED_UNUSED, false, &f); /* other formula is fine */
+  ms_compute(&raw, MS_USED_UNUSED, MS_GUEST_LIVE,
+             &f); /* other formula is fine */
   ck_assert_int_eq(f.used_status, MS_USED_OK);
   ck_assert_uint_eq(f.used, 990 * KIB);
 }
 END_TEST
 
 /* ---- units: KiB sizes become bytes, counts and times stay ---- */
+/* Guest-reported figures are withheld when they are not current; what the
+ * host knows (actual balloon, rss) is still dispatched. */
+static const struct {
+  ms_guest_t guest;
+  ms_used_status_t want;
+} guest_cases[] = {
+    {MS_GUEST_STALE, MS_USED_STALE},
+    {MS_GUEST_NO_PERIOD, MS_USED_NO_PERIOD},
+    {MS_GUEST_NO_BALLOON, MS_USED_NO_BALLOON},
+};
+
+START_TEST(test_guest_figures_withheld) {
+  ms_raw_t raw = {0};
+  for (int tag = 0; tag < MS_TAG_COUNT; tag++)
+    ms_raw_set(&raw, tag, 100 + tag);
+  ms_raw_set(&raw, MS_AVAILABLE, 1000);
+  ms_raw_set(&raw, MS_UNUSED, 10);
+  ms_figures_t f;
+  ms_compute(&raw, MS_USED_UNUSED, guest_cases[_i].guest, &f);
+  ck_assert_int_eq(f.used_status, guest_cases[_i].want);
+  ck_assert_uint_eq(f.present, (1u << MS_ACTUAL) | (1u << MS_RSS));
+  ck_assert_uint_eq(f.bytes[MS_RSS], (100 + MS_RSS) * KIB);
+  ck_assert_uint_eq(f.bytes[MS_ACTUAL], (100 + MS_ACTUAL) * KIB);
+  /* The same raw data, live: everything. */
+  ms_compute(&raw, MS_USED_UNUSED, MS_GUEST_LIVE, &f);
+  ck_assert_int_eq(f.used_status, MS_USED_OK);
+  ck_assert_uint_eq(f.present, (1u << MS_TAG_COUNT) - 1);
+}
+END_TEST
+
 START_TEST(test_units) {
   ms_raw_t raw = {0};
   for (int tag = 0; tag < MS_TAG_COUNT; tag++)
     ms_raw_set(&raw, tag, 7);
   ms_figures_t f;
-  ms_compute(&raw, MS_USED_UNUSED, false, &f);
-  const int kib[] = {MS_SWAP_IN, MS_SWAP_OUT, MS_UNUSED,    MS_AVAILABLE,
-                     MS_ACTUAL,  MS_RSS,      MS_USABLE,    MS_DISK_CACHES};
+  ms_compute(&raw, MS_USED_UNUSED, MS_GUEST_LIVE, &f);
+  const int kib[] = {MS_SWAP_IN, MS_SWAP_OUT, MS_UNUSED, MS_AVAILABLE,
+                     MS_ACTUAL,  MS_RSS,      MS_USABLE, MS_DISK_CACHES};
   const int plain[] = {MS_MAJOR_FAULT, MS_MINOR_FAULT, MS_LAST_UPDATE};
   for (size_t i = 0; i < sizeof(kib) / sizeof(kib[0]); i++)
     ck_assert_uint_eq(f.bytes[kib[i]], 7 * KIB);
@@ -132,7 +164,7 @@ START_TEST(test_overflow_drops_only_that_figure) {
   ms_raw_set(&raw, MS_ACTUAL, 10);
   ms_raw_set(&raw, MS_MAJOR_FAULT, UINT64_MAX); /* a count: no conversion */
   ms_figures_t f;
-  ms_compute(&raw, MS_USED_UNUSED, false, &f);
+  ms_compute(&raw, MS_USED_UNUSED, MS_GUEST_LIVE, &f);
   ck_assert(!(f.present & (1u << MS_RSS)));
   ck_assert(f.present & (1u << MS_ACTUAL));
   ck_assert_uint_eq(f.bytes[MS_MAJOR_FAULT], UINT64_MAX);
@@ -215,7 +247,7 @@ START_TEST(test_not_judged_without_period_or_running) {
 END_TEST
 
 START_TEST(test_status_text) {
-  for (int s = MS_USED_OK; s <= MS_USED_OVERFLOW; s++)
+  for (int s = MS_USED_OK; s <= MS_USED_NO_PERIOD; s++)
     ck_assert_ptr_nonnull(ms_used_status_text(s));
   ck_assert_str_eq(ms_used_status_text(99), "unknown");
 }
@@ -229,6 +261,8 @@ static Suite *mem_stats_suite(void) {
   tcase_add_loop_test(tc, test_used_table, 0,
                       sizeof(used_cases) / sizeof(used_cases[0]));
   tcase_add_test(tc, test_usable_larger_than_available);
+  tcase_add_loop_test(tc, test_guest_figures_withheld, 0,
+                      sizeof(guest_cases) / sizeof(guest_cases[0]));
   tcase_add_test(tc, test_units);
   tcase_add_test(tc, test_overflow_drops_only_that_figure);
   tcase_add_test(tc, test_field_names);
