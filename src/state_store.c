@@ -26,23 +26,8 @@
 
 /* ---- shared validation ---- */
 
-static bool valid_uuid(const char *s, size_t n) {
-  if (n != ST_UUID_LEN)
-    return false;
-  for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-')
-        return false;
-    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 static bool valid_record(const st_record_t *r) {
-  return valid_uuid(r->uuid, strnlen(r->uuid, sizeof(r->uuid))) &&
+  return st_uuid_valid(r->uuid, strnlen(r->uuid, sizeof(r->uuid))) &&
          r->id >= -1 && r->state >= 0 && r->state < ST_STATE_COUNT &&
          (r->seen_mask >> ST_STATE_COUNT) == 0 &&
          (r->name == NULL || strlen(r->name) <= ST_NAME_MAX);
@@ -135,7 +120,8 @@ static int sb_name(sbuf_t *sb, const char *name) {
 }
 
 static int format_snapshot(const st_snapshot_t *snap, sbuf_t *sb) {
-  if (!valid_uuid(snap->boot_id, strnlen(snap->boot_id, sizeof(snap->boot_id))))
+  if (!st_uuid_valid(snap->boot_id,
+                     strnlen(snap->boot_id, sizeof(snap->boot_id))))
     return -EINVAL;
   if (snap->count > 0 && snap->records == NULL)
     return -EINVAL;
@@ -403,7 +389,7 @@ static int parse_domain(span_t line, st_record_t *r) {
       return -EINVAL;
 
   uint64_t state, present, seen_mask;
-  if (!valid_uuid(f[0].p, f[0].n) || !parse_int(f[1], -1, INT_MAX, &r->id) ||
+  if (!st_uuid_valid(f[0].p, f[0].n) || !parse_int(f[1], -1, INT_MAX, &r->id) ||
       !parse_u64(f[2], &state) || state >= ST_STATE_COUNT ||
       !parse_int(f[3], INT_MIN, INT_MAX, &r->reason) ||
       !parse_u64(f[4], &present) || present > 1 ||
@@ -456,7 +442,7 @@ int state_store_parse(const char *buf, size_t len, st_snapshot_t **ret) {
 
   status = -EINVAL;
   if (next_line(buf, len, &pos, &line) != 0 || !field(&line, &kw) ||
-      !span_is(kw, "boot_id") || !valid_uuid(line.p, line.n))
+      !span_is(kw, "boot_id") || !st_uuid_valid(line.p, line.n))
     goto fail;
   memcpy(snap->boot_id, line.p, ST_UUID_LEN);
   snap->boot_id[ST_UUID_LEN] = '\0';

@@ -64,20 +64,23 @@ static bool valid_state(int state) {
   return state >= 0 && state < ST_STATE_COUNT;
 }
 
-/* Lower-case 8-4-4-4-12, as virDomainGetUUIDString prints it. */
-static bool valid_uuid(const char *uuid) {
-  if (uuid == NULL)
+bool st_uuid_valid(const char *s, size_t n) {
+  if (s == NULL || n != ST_UUID_LEN)
     return false;
-  for (size_t i = 0; i < ST_UUID_LEN; i++) {
-    char c = uuid[i];
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
     if (i == 8 || i == 13 || i == 18 || i == 23) {
       if (c != '-')
         return false;
     } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-      return false; /* also stops at an early NUL */
+      return false;
     }
   }
-  return uuid[ST_UUID_LEN] == '\0';
+  return true;
+}
+
+static bool valid_uuid(const char *uuid) {
+  return uuid != NULL && st_uuid_valid(uuid, strnlen(uuid, ST_UUID_LEN + 1));
 }
 
 /* FNV-1a; uuids are random enough for it. */

@@ -35,6 +35,9 @@
  * range. Static storage. */
 const char *st_state_name(int state);
 
+/* Whether s[0..n) is a lower-case 8-4-4-4-12 UUID, as libvirt prints it. */
+bool st_uuid_valid(const char *s, size_t n);
+
 typedef struct state_tracker state_tracker_t;
 
 /* What an observation did. */

@@ -1,6 +1,8 @@
 /* Unit tests for domain_filter: Domain / IgnoreSelected semantics. */
 #include "domain_filter.h"
 
+#include "check_run.h"
+
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -73,9 +75,5 @@ int main(void) {
   tcase_add_test(tc, test_slash_names);
   tcase_add_test(tc, test_bad_entries);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return check_run(s);
 }

@@ -1,6 +1,8 @@
 /* Unit tests for domain_xml: <memballoon> and its stats period. */
 #include "domain_xml.h"
 
+#include "check_run.h"
+
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -102,9 +104,5 @@ int main(void) {
   tcase_add_test(tc, test_period_gates_stats);
   tcase_add_test(tc, test_null);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return check_run(s);
 }

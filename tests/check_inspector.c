@@ -3,6 +3,8 @@
  * the same code through libvirtd and collectd. */
 #include "inspector.h"
 
+#include "check_run.h"
+
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -256,13 +258,13 @@ static const struct {
     {VIR_DOMAIN_EVENT_DEFINED, 0, -1, 0},
     {VIR_DOMAIN_EVENT_UNDEFINED, 0, -1, 0},
     {VIR_DOMAIN_EVENT_STARTED, 99, VIR_DOMAIN_RUNNING, 0}, /* future detail */
-    {99, 0, -1, 0},                                       /* future event */
+    {99, 0, -1, 0},                                        /* future event */
 };
 
 START_TEST(test_event_mapping) {
   int reason = -7;
-  int state = inspector_event_state(mapping[_i].event, mapping[_i].detail,
-                                    &reason);
+  int state =
+      inspector_event_state(mapping[_i].event, mapping[_i].detail, &reason);
   ck_assert_int_eq(state, mapping[_i].state);
   if (state >= 0)
     ck_assert_int_eq(reason, mapping[_i].reason);
@@ -280,9 +282,5 @@ int main(void) {
   tcase_add_loop_test(tc, test_event_mapping, 0,
                       sizeof(mapping) / sizeof(mapping[0]));
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return check_run(s);
 }

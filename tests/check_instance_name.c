@@ -1,6 +1,8 @@
 /* Unit tests for instance_name: the domain name -> identifier mapping. */
 #include "instance_name.h"
 
+#include "check_run.h"
+
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,10 +70,11 @@ START_TEST(test_all_bytes_safe_and_injective) {
     char name[2] = {(char)c, '\0'};
     instance_name_from_domain(name, UUID_A, seen[c - 1]);
     for (const char *p = seen[c - 1]; *p; p++)
-      ck_assert_msg(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                           "0123456789._-%",
-                           *p) != NULL,
-                    "byte %d maps to unsafe %s", c, seen[c - 1]);
+      ck_assert_msg(
+          strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                 "0123456789._-%",
+                 *p) != NULL,
+          "byte %d maps to unsafe %s", c, seen[c - 1]);
     for (int d = 1; d < c; d++)
       ck_assert_str_ne(seen[c - 1], seen[d - 1]);
   }
@@ -85,9 +88,5 @@ int main(void) {
   tcase_add_test(tc, test_long_names_with_shared_prefix_differ);
   tcase_add_test(tc, test_all_bytes_safe_and_injective);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return check_run(s);
 }

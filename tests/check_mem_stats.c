@@ -2,6 +2,8 @@
  * unused/usable larger than available, staleness, large values, units. */
 #include "mem_stats.h"
 
+#include "check_run.h"
+
 #include <check.h>
 #include <stdlib.h>
 
@@ -274,10 +276,4 @@ static Suite *mem_stats_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(mem_stats_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+int main(void) { return check_run(mem_stats_suite()); }

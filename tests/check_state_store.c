@@ -5,6 +5,8 @@
 
 #include "state_store.h"
 
+#include "check_run.h"
+
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -675,10 +677,4 @@ static Suite *store_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(store_suite());
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return (failed == 0) ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+int main(void) { return check_run(store_suite()); }

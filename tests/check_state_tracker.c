@@ -1,6 +1,8 @@
 /* check_state_tracker.c: unit tests for state_tracker.c. */
 #include "state_tracker.h"
 
+#include "check_run.h"
+
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -993,10 +995,4 @@ static Suite *tracker_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(tracker_suite());
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return (failed == 0) ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+int main(void) { return check_run(tracker_suite()); }

@@ -59,37 +59,6 @@ QEMU_GUESTS=()
 
 # ------------------------------------------------------------- helpers ----
 
-_is_num() { [[ $1 =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; }
-
-# calc EXPR NAME=VALUE...: awk arithmetic, 6 decimals; status 1 on a
-# non-number
-calc() {
-    local e=$1 a
-    local -a args=()
-    shift
-    for a; do
-        _is_num "${a#*=}" || return 1
-        args+=(-v "$a")
-    done
-    awk "${args[@]}" "BEGIN { printf \"%.6f\", $e }"
-}
-
-# check DESC ACTUAL OP EXPECTED [TOL]: OP ~ (|A - E| <= TOL), >=, <=, ==
-check() {
-    local desc=$1 a=$2 op=$3 e=$4 t=${5:-0}
-    if _is_num "$a" && _is_num "$e" && awk -v a="$a" -v e="$e" -v t="$t" -v op="$op" 'BEGIN {
-            d = a - e
-            if (op == "~") r = (d <= t && -d <= t)
-            else if (op == ">=") r = (a >= e - t)
-            else if (op == "<=") r = (a <= e + t)
-            else r = (a == e)
-            exit !r }'; then
-        ok "$desc ($a $op $e${5:+ ± $t})"
-    else
-        not_ok "$desc: got '$a', expected $op '$e'${5:+ (tolerance $t)}"
-    fi
-}
-
 # mono: the test's own monotonic clock (CLOCK_BOOTTIME via /proc/uptime,
 # 10 ms resolution), seconds
 mono() {
@@ -115,23 +84,6 @@ vdo() {
     [ "$rc" -eq 0 ] && return 0
     not_ok "virsh $*: $out"
     return 1
-}
-
-# val IDENT [COLUMN] / epoch IDENT: exact last csv value / its row's time
-val() { csv_last "$1" "${2:-1}" 2>/dev/null; }
-epoch() { csv_last "$1" epoch 2>/dev/null; }
-
-# wait_all_newer EPOCH TIMEOUT IDENT...: each IDENT gets a csv row newer
-# than EPOCH (a miss is a failure)
-wait_all_newer() {
-    local t=$1 to=$2 i
-    shift 2
-    for i; do
-        if ! wait_csv_newer "$i" "$t" "$to"; then
-            not_ok "a csv row for $i newer than $t within ${to} s (last: $(epoch "$i"))"
-            return 1
-        fi
-    done
 }
 
 # vi_conf STATEFILE [EXTRA]: the plugin's config block

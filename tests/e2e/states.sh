@@ -42,38 +42,6 @@ TOL=0.1 # seconds: virsh round trip + event delivery + ms rounding
 
 # ------------------------------------------------------------- helpers ----
 
-_is_num() { [[ $1 =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; }
-
-# calc EXPR NAME=VALUE...: awk arithmetic on named numbers, 6 decimals;
-# prints nothing (status 1) if a value is not a number.
-calc() {
-    local e=$1 a
-    local -a args=()
-    shift
-    for a; do
-        _is_num "${a#*=}" || return 1
-        args+=(-v "$a")
-    done
-    awk "${args[@]}" "BEGIN { printf \"%.6f\", $e }"
-}
-
-# check DESC ACTUAL OP EXPECTED [TOL]: OP is ~ (|ACTUAL - EXPECTED| <= TOL),
-# >=, <= (with TOL slack) or == (exact numbers).
-check() {
-    local desc=$1 a=$2 op=$3 e=$4 t=${5:-0}
-    if _is_num "$a" && _is_num "$e" && awk -v a="$a" -v e="$e" -v t="$t" -v op="$op" 'BEGIN {
-            d = a - e
-            if (op == "~") r = (d <= t && -d <= t)
-            else if (op == ">=") r = (a >= e - t)
-            else if (op == "<=") r = (a <= e + t)
-            else r = (a == e)
-            exit !r }'; then
-        ok "$desc ($a $op $e${5:+ ± $t})"
-    else
-        not_ok "$desc: got '$a', expected $op '$e'${5:+ (tolerance $t)}"
-    fi
-}
-
 # vdo VIRSH-ARGS...: one virsh command on a connection of its own (the
 # session keeps the test driver's state alive); VDO_T is the time it
 # returned, taken at once: the session's virsh_run polls every 0.1 s, too
@@ -101,24 +69,6 @@ LoadPlugin virt_inspector
   ${2:-}
 </Plugin>
 EOF
-}
-
-# val IDENT [COLUMN]: exact last csv value, empty if none
-val() { csv_last "$1" "${2:-1}" 2>/dev/null; }
-# epoch IDENT: time of the last csv row
-epoch() { csv_last "$1" epoch 2>/dev/null; }
-
-# wait_all_newer EPOCH TIMEOUT IDENT...: every IDENT has a csv row newer than
-# EPOCH; a miss is a failure (returns 1).
-wait_all_newer() {
-    local t=$1 to=$2 i
-    shift 2
-    for i; do
-        if ! wait_csv_newer "$i" "$t" "$to"; then
-            not_ok "a csv row for $i newer than $t within ${to} s (last: $(epoch "$i"))"
-            return 1
-        fi
-    done
 }
 
 # Never call virsh_run in a subshell ($(...), a pipe): its command counter
