@@ -8,17 +8,17 @@
  * mark_ms, so totals never decrease.
  */
 #include "state_tracker.h"
+#include "uuid_map.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define ST_BUCKETS_MIN 64
+_Static_assert(UUID_MAP_KEY_LEN == ST_UUID_LEN, "one UUID length");
 
 struct st_domain {
-  struct st_domain *next; /* hash chain */
-  char uuid[ST_UUID_LEN + 1];
-  char *name; /* NULL: never named */
+  uuid_map_node_t node; /* first: the map's link and the uuid */
+  char *name;           /* NULL: never named */
   int id, state, reason;
   bool present;
   bool pending;       /* restored by _import, not observed yet */
@@ -34,9 +34,7 @@ struct st_domain {
 };
 
 struct state_tracker {
-  struct st_domain **buckets;
-  size_t nbuckets; /* a power of two */
-  size_t count;
+  uuid_map_t domains; /* of struct st_domain */
 };
 
 static const char *const state_names[ST_STATE_COUNT] = {
@@ -83,53 +81,12 @@ static bool valid_uuid(const char *uuid) {
   return uuid != NULL && st_uuid_valid(uuid, strnlen(uuid, ST_UUID_LEN + 1));
 }
 
-/* FNV-1a; uuids are random enough for it. */
-static size_t hash_uuid(const char *uuid) {
-  uint64_t h = 14695981039346656037ULL;
-  for (size_t i = 0; i < ST_UUID_LEN; i++) {
-    h ^= (unsigned char)uuid[i];
-    h *= 1099511628211ULL;
-  }
-  return (size_t)(h ^ (h >> 32));
-}
-
 static struct st_domain *lookup(const state_tracker_t *st, const char *uuid) {
-  struct st_domain *d = st->buckets[hash_uuid(uuid) & (st->nbuckets - 1)];
-  while (d != NULL && memcmp(d->uuid, uuid, ST_UUID_LEN) != 0)
-    d = d->next;
-  return d;
-}
-
-/* Keeps the load at most 1 when memory allows; a failed grow only makes the
- * chains longer. */
-static void maybe_grow(state_tracker_t *st) {
-  if (st->count < st->nbuckets || st->nbuckets > SIZE_MAX / 2 / sizeof(void *))
-    return;
-  size_t n = st->nbuckets * 2;
-  struct st_domain **b = calloc(n, sizeof(*b));
-  if (b == NULL)
-    return;
-  for (size_t i = 0; i < st->nbuckets; i++) {
-    struct st_domain *d = st->buckets[i];
-    while (d != NULL) {
-      struct st_domain *next = d->next;
-      size_t h = hash_uuid(d->uuid) & (n - 1);
-      d->next = b[h];
-      b[h] = d;
-      d = next;
-    }
-  }
-  free(st->buckets);
-  st->buckets = b;
-  st->nbuckets = n;
+  return (struct st_domain *)uuid_map_find(&st->domains, uuid);
 }
 
 static void insert(state_tracker_t *st, struct st_domain *d) {
-  size_t h = hash_uuid(d->uuid) & (st->nbuckets - 1);
-  d->next = st->buckets[h];
-  st->buckets[h] = d;
-  st->count++;
-  maybe_grow(st);
+  uuid_map_insert(&st->domains, &d->node);
 }
 
 static void domain_free(struct st_domain *d) {
@@ -139,42 +96,40 @@ static void domain_free(struct st_domain *d) {
   free(d);
 }
 
+static void free_node(uuid_map_node_t *node) {
+  domain_free((struct st_domain *)node);
+}
+
+static bool drop_all(uuid_map_node_t *node, void *user_data) {
+  (void)node;
+  (void)user_data;
+  return true;
+}
+
 static void clear(state_tracker_t *st) {
-  for (size_t i = 0; i < st->nbuckets; i++) {
-    struct st_domain *d = st->buckets[i];
-    while (d != NULL) {
-      struct st_domain *next = d->next;
-      domain_free(d);
-      d = next;
-    }
-    st->buckets[i] = NULL;
-  }
-  st->count = 0;
+  uuid_map_remove_if(&st->domains, drop_all, NULL, free_node);
 }
 
 state_tracker_t *state_tracker_create(void) {
   state_tracker_t *st = calloc(1, sizeof(*st));
   if (st == NULL)
     return NULL;
-  st->buckets = calloc(ST_BUCKETS_MIN, sizeof(*st->buckets));
-  if (st->buckets == NULL) {
+  if (uuid_map_init(&st->domains) != 0) {
     free(st);
     return NULL;
   }
-  st->nbuckets = ST_BUCKETS_MIN;
   return st;
 }
 
 void state_tracker_destroy(state_tracker_t *st) {
   if (st == NULL)
     return;
-  clear(st);
-  free(st->buckets);
+  uuid_map_destroy(&st->domains, free_node);
   free(st);
 }
 
 size_t state_tracker_count(const state_tracker_t *st) {
-  return (st == NULL) ? 0 : st->count;
+  return (st == NULL) ? 0 : st->domains.count;
 }
 
 /* Length of name cut to ST_NAME_MAX bytes at a UTF-8 character boundary. */
@@ -271,7 +226,7 @@ static int observe(state_tracker_t *st, const char *uuid, const char *name,
       free(new_name);
       return -ENOMEM;
     }
-    memcpy(d->uuid, uuid, ST_UUID_LEN + 1);
+    memcpy(d->node.uuid, uuid, ST_UUID_LEN + 1);
     d->name = new_name;
     d->id = id;
     d->reason = reason;
@@ -340,38 +295,36 @@ int state_tracker_poll(state_tracker_t *st, const char *uuid, const char *name,
   return observe(st, uuid, name, id, state, reason, poll_ms, true, ret);
 }
 
+typedef struct {
+  uint64_t poll_ms, now_ms, forget_after_ms;
+} sweep_ctx_t;
+
+/* Marks a domain the poll did not see as gone; true to forget it. */
+static bool sweep_one(uuid_map_node_t *node, void *user_data) {
+  struct st_domain *d = (struct st_domain *)node;
+  const sweep_ctx_t *c = user_data;
+  if (d->present && d->seen_ms < c->poll_ms) {
+    uint64_t at = max_u64(c->now_ms, d->mark_ms);
+    credit(d, at);
+    d->gone_since_ms = at;
+    d->present = false;
+  }
+  return !d->present &&
+         sat_sub(c->now_ms, d->gone_since_ms) > c->forget_after_ms;
+}
+
 size_t state_tracker_sweep(state_tracker_t *st, uint64_t poll_ms,
                            uint64_t now_ms, uint64_t forget_after_ms) {
   if (st == NULL)
     return 0;
-  size_t dropped = 0;
-  for (size_t i = 0; i < st->nbuckets; i++) {
-    struct st_domain **pp = &st->buckets[i];
-    while (*pp != NULL) {
-      struct st_domain *d = *pp;
-      if (d->present && d->seen_ms < poll_ms) {
-        uint64_t at = max_u64(now_ms, d->mark_ms);
-        credit(d, at);
-        d->gone_since_ms = at;
-        d->present = false;
-      }
-      if (!d->present && sat_sub(now_ms, d->gone_since_ms) > forget_after_ms) {
-        *pp = d->next;
-        domain_free(d);
-        st->count--;
-        dropped++;
-        continue;
-      }
-      pp = &d->next;
-    }
-  }
-  return dropped;
+  sweep_ctx_t c = {poll_ms, now_ms, forget_after_ms};
+  return uuid_map_remove_if(&st->domains, sweep_one, &c, free_node);
 }
 
 static void make_view(const struct st_domain *d, uint64_t now_ms,
                       st_view_t *v) {
   *v = (st_view_t){
-      .uuid = d->uuid,
+      .uuid = d->node.uuid,
       .name = (d->name != NULL) ? d->name : "",
       .id = d->id,
       .state = d->state,
@@ -390,20 +343,25 @@ static void make_view(const struct st_domain *d, uint64_t now_ms,
     v->sum_ms = sat_add(v->sum_ms, v->total_ms[s]);
 }
 
+typedef struct {
+  uint64_t now_ms;
+  st_visit_fn fn;
+  void *user_data;
+} foreach_ctx_t;
+
+static int visit_one(uuid_map_node_t *node, void *user_data) {
+  const foreach_ctx_t *c = user_data;
+  st_view_t v;
+  make_view((const struct st_domain *)node, c->now_ms, &v);
+  return c->fn(&v, c->user_data);
+}
+
 int state_tracker_foreach(const state_tracker_t *st, uint64_t now_ms,
                           st_visit_fn fn, void *user_data) {
   if (st == NULL || fn == NULL)
     return 0;
-  for (size_t i = 0; i < st->nbuckets; i++) {
-    for (const struct st_domain *d = st->buckets[i]; d != NULL; d = d->next) {
-      st_view_t v;
-      make_view(d, now_ms, &v);
-      int status = fn(&v, user_data);
-      if (status != 0)
-        return status;
-    }
-  }
-  return 0;
+  foreach_ctx_t c = {now_ms, fn, user_data};
+  return uuid_map_foreach(&st->domains, visit_one, &c);
 }
 
 /* ---- persistence ---- */
@@ -422,7 +380,22 @@ void st_snapshot_free(st_snapshot_t *snap) {
 static int cmp_domain(const void *a, const void *b) {
   const struct st_domain *const *da = a;
   const struct st_domain *const *db = b;
-  return memcmp((*da)->uuid, (*db)->uuid, ST_UUID_LEN);
+  return memcmp((*da)->node.uuid, (*db)->node.uuid, ST_UUID_LEN);
+}
+
+typedef struct {
+  struct st_domain **all;
+  size_t n;
+  uint64_t at; /* the latest credit of a present domain, or now */
+} collect_ctx_t;
+
+static int collect_one(uuid_map_node_t *node, void *user_data) {
+  collect_ctx_t *c = user_data;
+  struct st_domain *d = (struct st_domain *)node;
+  c->all[c->n++] = d;
+  if (d->present)
+    c->at = max_u64(c->at, d->mark_ms);
+  return 0;
 }
 
 int state_tracker_export(const state_tracker_t *st, const char *boot_id,
@@ -439,24 +412,19 @@ int state_tracker_export(const state_tracker_t *st, const char *boot_id,
     strncpy(snap->boot_id, boot_id, ST_UUID_LEN);
     snap->boot_id[ST_UUID_LEN] = '\0';
   }
-  if (st->count > 0) {
-    all = calloc(st->count, sizeof(*all));
-    snap->records = calloc(st->count, sizeof(*snap->records));
+  if (st->domains.count > 0) {
+    all = calloc(st->domains.count, sizeof(*all));
+    snap->records = calloc(st->domains.count, sizeof(*snap->records));
     if (all == NULL || snap->records == NULL)
       goto cleanup;
   }
 
   /* Times that went backwards are clamped: the snapshot is taken no earlier
    * than any present domain's last credit, so it never loses time. */
-  size_t n = 0;
-  uint64_t at = now_ms;
-  for (size_t i = 0; i < st->nbuckets; i++) {
-    for (struct st_domain *d = st->buckets[i]; d != NULL; d = d->next) {
-      all[n++] = d;
-      if (d->present)
-        at = max_u64(at, d->mark_ms);
-    }
-  }
+  collect_ctx_t c = {.all = all, .at = now_ms};
+  uuid_map_foreach(&st->domains, collect_one, &c);
+  size_t n = c.n;
+  uint64_t at = c.at;
   if (n > 1)
     qsort(all, n, sizeof(*all), cmp_domain);
   snap->saved_ms = at;
@@ -469,7 +437,7 @@ int state_tracker_export(const state_tracker_t *st, const char *boot_id,
     if (r->name == NULL)
       goto cleanup;
     snap->count++;
-    memcpy(r->uuid, d->uuid, sizeof(r->uuid));
+    memcpy(r->uuid, d->node.uuid, sizeof(r->uuid));
     r->id = d->id;
     r->state = d->state;
     r->reason = d->reason;
@@ -511,7 +479,7 @@ static int import_one(state_tracker_t *st, const st_snapshot_t *snap,
     free(d);
     return -ENOMEM;
   }
-  memcpy(d->uuid, r->uuid, sizeof(d->uuid));
+  memcpy(d->node.uuid, r->uuid, sizeof(d->node.uuid));
   d->id = r->id;
   d->state = r->state;
   d->reason = r->reason;
@@ -537,7 +505,7 @@ int state_tracker_import(state_tracker_t *st, const st_snapshot_t *snap,
                          bool same_clock, uint64_t now_ms) {
   if (st == NULL || snap == NULL || (snap->count > 0 && snap->records == NULL))
     return -EINVAL;
-  if (st->count != 0)
+  if (st->domains.count != 0)
     return -EBUSY;
 
   for (size_t i = 0; i < snap->count; i++) {

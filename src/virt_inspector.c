@@ -22,6 +22,7 @@
 #include "mem_stats.h"
 #include "state_store.h"
 #include "state_tracker.h"
+#include "uuid_map.h"
 
 #include <pthread.h>
 #include <time.h>
@@ -62,11 +63,10 @@ static uint64_t last_save_ms;
 
 /* What the glue remembers of a domain between reads. */
 typedef struct domain_entry {
-  struct domain_entry *next;
-  char uuid[VIR_UUID_STRING_BUFLEN];
-  int id;             /* libvirt id when last seen: a change is a restart */
-  bool balloon_known; /* balloon read from the XML for this id */
-  bool balloon_valid; /* ... and parsed: balloon is what the XML says */
+  uuid_map_node_t node; /* first: the map's link and the uuid */
+  int id;               /* libvirt id when last seen: a change is a restart */
+  bool balloon_known;   /* balloon read from the XML for this id */
+  bool balloon_valid;   /* ... and parsed: balloon is what the XML says */
   domain_balloon_t balloon;
   bool period_set_tried;
   bool await_fresh;       /* period just set: the boot-time sample is still */
@@ -77,9 +77,7 @@ typedef struct domain_entry {
   unsigned generation; /* read cycle that last saw it */
 } domain_entry_t;
 
-static domain_entry_t **domain_buckets;
-static size_t domain_bucket_count;
-static size_t domain_count;
+static uuid_map_t domain_entries; /* of domain_entry_t */
 static unsigned read_generation;
 
 static uint64_t now_ms(void) {
@@ -88,80 +86,26 @@ static uint64_t now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* ---- per-domain entries: a hash table keyed by UUID ---- */
-
-static size_t uuid_hash(const char *uuid) {
-  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-  for (const char *p = uuid; *p; p++)
-    h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-  return (size_t)h;
-}
-
-static int domain_table_grow(void) {
-  size_t n = domain_bucket_count ? domain_bucket_count * 2 : 64;
-  domain_entry_t **b = calloc(n, sizeof(*b));
-  if (b == NULL)
-    return -1;
-  for (size_t i = 0; i < domain_bucket_count; i++) {
-    domain_entry_t *e = domain_buckets[i];
-    while (e != NULL) {
-      domain_entry_t *next = e->next;
-      size_t k = uuid_hash(e->uuid) % n;
-      e->next = b[k];
-      b[k] = e;
-      e = next;
-    }
-  }
-  free(domain_buckets);
-  domain_buckets = b;
-  domain_bucket_count = n;
-  return 0;
-}
+/* ---- per-domain entries ---- */
 
 static domain_entry_t *domain_entry_get(const char *uuid) {
-  if (domain_bucket_count > 0) {
-    for (domain_entry_t *e =
-             domain_buckets[uuid_hash(uuid) % domain_bucket_count];
-         e != NULL; e = e->next)
-      if (strcmp(e->uuid, uuid) == 0)
-        return e;
-  }
-  if (domain_count >= domain_bucket_count && domain_table_grow() != 0)
+  domain_entry_t *e = (domain_entry_t *)uuid_map_find(&domain_entries, uuid);
+  if (e != NULL)
+    return e;
+  if ((e = calloc(1, sizeof(*e))) == NULL)
     return NULL;
-  domain_entry_t *e = calloc(1, sizeof(*e));
-  if (e == NULL)
-    return NULL;
-  sstrncpy(e->uuid, uuid, sizeof(e->uuid));
+  sstrncpy(e->node.uuid, uuid, sizeof(e->node.uuid));
   e->id = -1;
   e->logged_status = -1;
-  size_t k = uuid_hash(uuid) % domain_bucket_count;
-  e->next = domain_buckets[k];
-  domain_buckets[k] = e;
-  domain_count++;
+  uuid_map_insert(&domain_entries, &e->node);
   return e;
 }
 
-/* Drops the entries of domains the last read did not see (all with
- * keep_generation == 0 at shutdown). */
-static void domain_table_sweep(bool drop_all) {
-  for (size_t i = 0; i < domain_bucket_count; i++) {
-    domain_entry_t **link = &domain_buckets[i];
-    while (*link != NULL) {
-      domain_entry_t *e = *link;
-      if (drop_all || e->generation != read_generation) {
-        *link = e->next;
-        free(e);
-        domain_count--;
-      } else {
-        link = &e->next;
-      }
-    }
-  }
-  if (drop_all) {
-    free(domain_buckets);
-    domain_buckets = NULL;
-    domain_bucket_count = 0;
-  }
+static void domain_entry_free(uuid_map_node_t *node) { free(node); }
+
+static bool domain_entry_unseen(uuid_map_node_t *node, void *user_data) {
+  (void)user_data;
+  return ((domain_entry_t *)node)->generation != read_generation;
 }
 
 /* ---- dispatch ---- */
@@ -651,7 +595,9 @@ static int vi_read(void) {
     } else {
       c_release(LOG_INFO, &read_complaint,
                 PLUGIN_NAME " plugin: reading domains works again.");
-      domain_table_sweep(false);
+      /* Forget what was logged of domains that are gone. */
+      uuid_map_remove_if(&domain_entries, domain_entry_unseen, NULL,
+                         domain_entry_free);
       swept = true;
     }
   }
@@ -832,7 +778,8 @@ static int vi_init(void) {
   /* Setting a stats period needs a read-write connection. */
   inspector = inspector_create(conf_uri, conf_stats_period <= 0);
   tracker = state_tracker_create();
-  if (inspector == NULL || tracker == NULL) {
+  if (inspector == NULL || tracker == NULL ||
+      uuid_map_init(&domain_entries) != 0) {
     ERROR(PLUGIN_NAME " plugin: out of memory");
     return -1;
   }
@@ -875,7 +822,7 @@ static int vi_shutdown(void) {
   state_tracker_destroy(tracker);
   tracker = NULL;
   sfree(conf_state_file);
-  domain_table_sweep(true);
+  uuid_map_destroy(&domain_entries, domain_entry_free);
   domain_filter_destroy(conf_filter);
   conf_filter = NULL;
   sfree(conf_uri);
