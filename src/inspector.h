@@ -63,20 +63,25 @@ int inspector_domain_set_stats_period(inspector_t *ins, virDomainPtr dom,
 const char *inspector_error(const inspector_t *ins);
 
 /* ---- lifecycle events ----
- * Events come on a connection of their own (a synchronous call on the
- * polling connection would otherwise wake the event thread), dispatched by
- * a thread running libvirt's default event loop. The loop is process-wide
- * and shared with any other user in the process (libvirt's GLib loop lets
- * several threads iterate it); ours wakes at least every 500 ms to notice
- * inspector_events_stop. */
+ * Events come on a connection of their own, dispatched by a thread running
+ * libvirt's default event loop. The loop is process-wide and shared with
+ * any other user in the process (libvirt's GLib loop lets several threads
+ * iterate it); ours wakes at least every 500 ms to notice
+ * inspector_events_stop.
+ * Cost: a connection opened after the loop is registered gets a watch in
+ * it, and every synchronous call on it then wakes the event thread; a
+ * separate event connection does not avoid that (bench/). So register the
+ * loop (inspector_events_start) after inspector_connect: the polling
+ * connection then stays out of the loop (and has no keepalive: a dead
+ * libvirtd is noticed by its failing calls). A polling connection reopened
+ * later is watched again. */
 
 /* Called in the event thread: the domain entered (state, reason) now. */
 typedef void (*inspector_event_fn)(const char *name, const char *uuid, int id,
                                    int state, int reason, void *user_data);
 
 /* Registers libvirt's default event loop implementation (once per process)
- * and starts the event thread. Must be called before inspector_connect for
- * the keepalive of the polling connection to run. 0 or -errno. */
+ * and starts the event thread. 0 or -errno. */
 int inspector_events_start(inspector_t *ins, inspector_event_fn fn,
                            void *user_data);
 

@@ -50,6 +50,7 @@ static inspector_t *inspector;
 static c_complain_t connect_complaint = C_COMPLAIN_INIT_STATIC;
 static c_complain_t read_complaint = C_COMPLAIN_INIT_STATIC;
 static bool ever_connected;
+static bool events_started; /* libvirt's event loop registered and running */
 static c_complain_t events_complaint = C_COMPLAIN_INIT_STATIC;
 static c_complain_t save_complaint = C_COMPLAIN_INIT_STATIC;
 
@@ -556,8 +557,26 @@ static int connect_libvirt(void) {
   return 0;
 }
 
+/* Starts the event loop (once) and opens the event connection if it is
+ * not open. Called once the polling connection is open: a connection opened
+ * after libvirt's event loop is registered gets a watch in it, and every
+ * synchronous call on it then wakes the event thread (bench/: +70% reader
+ * CPU per read at 1,000 domains); one opened before does not. The event
+ * connection needs the loop, so it comes after. */
 static void connect_events(void) {
-  if (!conf_events || inspector_events_connected(inspector))
+  if (!conf_events)
+    return;
+  if (!events_started) {
+    if (inspector_events_start(inspector, on_lifecycle_event, NULL) != 0) {
+      WARNING(PLUGIN_NAME " plugin: cannot start the event loop: %s; "
+                          "transitions are timed at each read.",
+              inspector_error(inspector));
+      conf_events = false;
+      return;
+    }
+    events_started = true;
+  }
+  if (inspector_events_connected(inspector))
     return;
   if (inspector_events_connect(inspector) != 0)
     c_complain_once(LOG_WARNING, &events_complaint,
@@ -801,14 +820,6 @@ static int vi_init(void) {
   load_state();
   last_save_ms = now_ms();
 
-  /* The event loop must be registered before the connections open. */
-  if (conf_events &&
-      inspector_events_start(inspector, on_lifecycle_event, NULL) != 0) {
-    WARNING(PLUGIN_NAME " plugin: cannot start the event loop: %s; "
-                        "transitions are timed at each read.",
-            inspector_error(inspector));
-    conf_events = false;
-  }
   /* The connections open at the first read, right after init: the log
    * throttling (c_complain) needs a read context. */
   return 0;
