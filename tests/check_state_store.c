@@ -6,6 +6,7 @@
 #include "state_store.h"
 
 #include "check_run.h"
+#include "check_snapshot.h"
 
 #include <check.h>
 #include <errno.h>
@@ -78,27 +79,6 @@ static void record_init(st_record_t *r, const char *uuid, const char *name) {
   snprintf(r->uuid, sizeof(r->uuid), "%s", uuid);
   r->name = strdup(name);
   ck_assert_ptr_nonnull(r->name);
-}
-
-static void assert_snapshots_equal(const st_snapshot_t *a,
-                                   const st_snapshot_t *b) {
-  ck_assert_str_eq(a->boot_id, b->boot_id);
-  ck_assert_uint_eq(a->saved_ms, b->saved_ms);
-  ck_assert_uint_eq(a->count, b->count);
-  for (size_t i = 0; i < a->count; i++) {
-    const st_record_t *x = &a->records[i], *y = &b->records[i];
-    ck_assert_str_eq(x->uuid, y->uuid);
-    ck_assert_str_eq(x->name, y->name);
-    ck_assert_int_eq(x->id, y->id);
-    ck_assert_int_eq(x->state, y->state);
-    ck_assert_int_eq(x->reason, y->reason);
-    ck_assert_uint_eq(x->seen_mask, y->seen_mask);
-    ck_assert_mem_eq(x->total_ms, y->total_ms, sizeof(x->total_ms));
-    ck_assert_uint_eq(x->entered_ms, y->entered_ms);
-    ck_assert_uint_eq(x->running_since_ms, y->running_since_ms);
-    ck_assert_int_eq(x->present, y->present);
-    ck_assert_uint_eq(x->gone_since_ms, y->gone_since_ms);
-  }
 }
 
 /* ---- round trips ---- */

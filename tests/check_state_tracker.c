@@ -2,6 +2,7 @@
 #include "state_tracker.h"
 
 #include "check_run.h"
+#include "check_snapshot.h"
 
 #include <check.h>
 #include <errno.h>
@@ -742,23 +743,7 @@ START_TEST(test_round_trip) {
 
   st_snapshot_t *b = NULL;
   ck_assert_int_eq(state_tracker_export(st, BOOT_A, 5000, &b), 0);
-  ck_assert_str_eq(a->boot_id, b->boot_id);
-  ck_assert_uint_eq(a->saved_ms, b->saved_ms);
-  ck_assert_uint_eq(a->count, b->count);
-  for (size_t i = 0; i < a->count; i++) {
-    const st_record_t *x = &a->records[i], *y = &b->records[i];
-    ck_assert_str_eq(x->uuid, y->uuid);
-    ck_assert_str_eq(x->name, y->name);
-    ck_assert_int_eq(x->id, y->id);
-    ck_assert_int_eq(x->state, y->state);
-    ck_assert_int_eq(x->reason, y->reason);
-    ck_assert_uint_eq(x->seen_mask, y->seen_mask);
-    ck_assert_mem_eq(x->total_ms, y->total_ms, sizeof(x->total_ms));
-    ck_assert_uint_eq(x->entered_ms, y->entered_ms);
-    ck_assert_uint_eq(x->running_since_ms, y->running_since_ms);
-    ck_assert_int_eq(x->present, y->present);
-    ck_assert_uint_eq(x->gone_since_ms, y->gone_since_ms);
-  }
+  assert_snapshots_equal(a, b);
   st_snapshot_free(a);
   st_snapshot_free(b);
   state_tracker_destroy(st);
