@@ -22,10 +22,12 @@
 #   7. a corrupt state file: one WARNING, moved to .corrupt, fresh start
 #   8. collectd's own virt plugin in the same daemon: both report, our
 #      notifications still arrive, no error lines from us
+#   9. periodic saves (StateSaveInterval 1): the file is written while
+#      collectd runs; after a SIGKILL the totals continue from it
 #
 # FAILURE notifications (crashed, or shutoff with reason crashed/failed) are
 # not covered here: libvirt's test driver cannot crash a domain. The QEMU
-# suite (tests/e2e/guest) covers them with a real guest.
+# suite (tests/e2e/qemu.sh) covers them with a real guest.
 #
 # Run: top_builddir=BUILD top_srcdir=SRC bash tests/e2e/states.sh
 # (make check sets both). Needs root; prints `N passed, M failed` last.
@@ -483,3 +485,34 @@ LoadPlugin virt
 else
     not_ok "collectd's virt plugin not found at $E2E_STOCK_PLUGINDIR/virt.so"
 fi
+
+# ------------------- 9. periodic saves: collectd killed, totals survive ----
+# The state file is also written every StateSaveInterval (in the
+# background), so a collectd that dies without its shutdown save loses at
+# most that much.
+
+note "9. StateSaveInterval 1, then collectd killed (SIGKILL)"
+STATE9="$T/periodic.state"
+COLLECTD_INTERVAL=1
+start_collectd "$(vi_conf "$STATE9" "StateSaveInterval 1")" || e2e_bail "collectd did not start"
+# field 12 of a domain line: milliseconds in running (see src/state_store.h)
+_saved_running_ms() {
+    awk -v u="$DOM_UUID" '$1 == "domain" && $2 == u { print $12 }' "$STATE9" 2>/dev/null
+}
+_saved_over() { local v; v=$(_saved_running_ms); [ -n "$v" ] && [ "$v" -gt "$1" ]; }
+if wait_until 15 _saved_over 2500; then
+    ok "the state file is saved while collectd runs (running: $(_saved_running_ms) ms)"
+else
+    not_ok "the state file is saved while collectd runs: no running total > 2.5 s in $STATE9 within 15 s"
+fi
+assert_eq "periodic saves leave no temp file behind" "$(ls "$STATE9".tmp 2>/dev/null)" ""
+kill -KILL "$COLLECTD_PID" 2>/dev/null
+wait "$COLLECTD_PID" 2>/dev/null
+COLLECTD_PID=
+saved=$(_saved_running_ms)
+start_collectd "$(vi_conf "$STATE9" "StateSaveInterval 1")" || e2e_bail "collectd did not restart"
+if wait_csv "$ID/duration-running" 1 10; then
+    check "after SIGKILL, duration-running continues from the last periodic save" \
+        "$(val "$ID/duration-running")" ">=" "$(calc 's / 1000' s="$saved")"
+fi
+assert_count_log "\[warning\] virt_inspector plugin" 0 "no warning after a killed collectd (the file was whole)"
