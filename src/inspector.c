@@ -292,7 +292,8 @@ static bool parse_record(virDomainStatsRecordPtr rec, read_slot_t *slot) {
     slot->skip = true; /* no state: it went away during the call */
     return false;
   }
-  if (!state_is_active(d->state)) {
+  d->active = state_is_active(d->state);
+  if (!d->active) {
     d->mem.present = 0; /* a defined domain's configured size is not usage */
     return false;
   }

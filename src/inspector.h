@@ -26,6 +26,7 @@ typedef struct {
   int id;           /* -1 when inactive */
   int state;        /* virDomainState */
   int reason;
+  bool active;  /* a running process: neither shut off nor nostate */
   ms_raw_t mem; /* present == 0: nothing reported */
   bool mem_from_bulk;
 } inspector_domain_t;

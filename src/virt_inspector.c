@@ -531,9 +531,7 @@ static int read_domain(const inspector_domain_t *d, void *user_data) {
     report_observation(d->name, d->uuid, &r);
 
   bool running = d->state == VIR_DOMAIN_RUNNING;
-  bool active =
-      d->state != VIR_DOMAIN_SHUTOFF && d->state != VIR_DOMAIN_NOSTATE;
-  if (!active) {
+  if (!d->active) {
     e->id = -1;
     e->balloon_known = false;
     return 0;
