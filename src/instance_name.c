@@ -1,5 +1,6 @@
 /* instance_name.c: see instance_name.h. */
 #include "instance_name.h"
+#include "percent.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -11,24 +12,10 @@ static bool is_kept(unsigned char c) {
 
 size_t instance_name_from_domain(const char *name, const char *uuid,
                                  char ret[INSTANCE_NAME_MAX + 1]) {
-  static const char hex[] = "0123456789ABCDEF";
-  size_t len = 0;
-  bool too_long = false;
-
-  for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-    size_t need = is_kept(*p) ? 1 : 3;
-    if (len + need > INSTANCE_NAME_MAX) {
-      too_long = true;
-      break;
-    }
-    if (need == 1) {
-      ret[len++] = (char)*p;
-    } else {
-      ret[len++] = '%';
-      ret[len++] = hex[*p >> 4];
-      ret[len++] = hex[*p & 0x0f];
-    }
-  }
+  bool all;
+  size_t len =
+      percent_encode(name, strlen(name), is_kept, ret, INSTANCE_NAME_MAX, &all);
+  bool too_long = !all;
 
   if (!too_long) {
     ret[len] = '\0';

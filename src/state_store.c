@@ -4,6 +4,8 @@
 #endif
 
 #include "state_store.h"
+#include "percent.h"
+#include "uuid_map.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,33 +28,19 @@
 
 /* ---- shared validation ---- */
 
-static bool valid_record(const st_record_t *r) {
-  return st_uuid_valid(r->uuid, strnlen(r->uuid, sizeof(r->uuid))) &&
-         r->id >= -1 && r->state >= 0 && r->state < ST_STATE_COUNT &&
-         (r->seen_mask >> ST_STATE_COUNT) == 0 &&
-         (r->name == NULL || strlen(r->name) <= ST_NAME_MAX);
-}
-
-static int cmp_record(const void *a, const void *b) {
-  const st_record_t *const *ra = a;
-  const st_record_t *const *rb = b;
-  return memcmp((*ra)->uuid, (*rb)->uuid, ST_UUID_LEN);
-}
-
 /* 0 when no two records share a uuid, -EINVAL if some do, or -ENOMEM.
  * O(n log n). */
 static int check_unique(const st_record_t *records, size_t count) {
   if (count < 2)
     return 0;
-  const st_record_t **sorted = calloc(count, sizeof(*sorted));
+  st_record_t *sorted = malloc(count * sizeof(*sorted)); /* shallow copy */
   if (sorted == NULL)
     return -ENOMEM;
-  for (size_t i = 0; i < count; i++)
-    sorted[i] = &records[i];
-  qsort(sorted, count, sizeof(*sorted), cmp_record);
+  memcpy(sorted, records, count * sizeof(*sorted));
+  qsort(sorted, count, sizeof(*sorted), st_record_cmp);
   int status = 0;
   for (size_t i = 1; i < count; i++) {
-    if (memcmp(sorted[i - 1]->uuid, sorted[i]->uuid, ST_UUID_LEN) == 0) {
+    if (st_record_cmp(&sorted[i - 1], &sorted[i]) == 0) {
       status = -EINVAL;
       break;
     }
@@ -100,33 +88,29 @@ sb_printf(sbuf_t *sb, const char *fmt, ...) {
   return 0;
 }
 
+/* Bytes a name keeps in the file; the others are %XX. */
+static bool name_byte_kept(unsigned char c) {
+  return c >= 0x21 && c <= 0x7e && c != '%';
+}
+
 static int sb_name(sbuf_t *sb, const char *name) {
-  static const char hex[] = "0123456789ABCDEF";
   size_t n = strlen(name);
   if (sb_reserve(sb, 3 * n + 1) != 0)
     return -ENOMEM;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)name[i];
-    if (c < 0x21 || c > 0x7e || c == '%') {
-      sb->buf[sb->len++] = '%';
-      sb->buf[sb->len++] = hex[c >> 4];
-      sb->buf[sb->len++] = hex[c & 0x0f];
-    } else {
-      sb->buf[sb->len++] = (char)c;
-    }
-  }
+  sb->len +=
+      percent_encode(name, n, name_byte_kept, sb->buf + sb->len, 3 * n, NULL);
   sb->buf[sb->len++] = '\n';
   return 0;
 }
 
 static int format_snapshot(const st_snapshot_t *snap, sbuf_t *sb) {
-  if (!st_uuid_valid(snap->boot_id,
-                     strnlen(snap->boot_id, sizeof(snap->boot_id))))
+  if (!uuid_map_key_valid(snap->boot_id,
+                          strnlen(snap->boot_id, sizeof(snap->boot_id))))
     return -EINVAL;
   if (snap->count > 0 && snap->records == NULL)
     return -EINVAL;
   for (size_t i = 0; i < snap->count; i++)
-    if (!valid_record(&snap->records[i]))
+    if (!st_record_valid(&snap->records[i]))
       return -EINVAL;
   int status = check_unique(snap->records, snap->count);
   if (status != 0)
@@ -389,8 +373,9 @@ static int parse_domain(span_t line, st_record_t *r) {
       return -EINVAL;
 
   uint64_t state, present, seen_mask;
-  if (!st_uuid_valid(f[0].p, f[0].n) || !parse_int(f[1], -1, INT_MAX, &r->id) ||
-      !parse_u64(f[2], &state) || state >= ST_STATE_COUNT ||
+  if (!uuid_map_key_valid(f[0].p, f[0].n) ||
+      !parse_int(f[1], -1, INT_MAX, &r->id) || !parse_u64(f[2], &state) ||
+      state >= ST_STATE_COUNT ||
       !parse_int(f[3], INT_MIN, INT_MAX, &r->reason) ||
       !parse_u64(f[4], &present) || present > 1 ||
       !parse_u64(f[5], &r->entered_ms) ||
@@ -442,7 +427,7 @@ int state_store_parse(const char *buf, size_t len, st_snapshot_t **ret) {
 
   status = -EINVAL;
   if (next_line(buf, len, &pos, &line) != 0 || !field(&line, &kw) ||
-      !span_is(kw, "boot_id") || !st_uuid_valid(line.p, line.n))
+      !span_is(kw, "boot_id") || !uuid_map_key_valid(line.p, line.n))
     goto fail;
   memcpy(snap->boot_id, line.p, ST_UUID_LEN);
   snap->boot_id[ST_UUID_LEN] = '\0';

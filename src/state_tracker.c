@@ -62,30 +62,16 @@ static bool valid_state(int state) {
   return state >= 0 && state < ST_STATE_COUNT;
 }
 
-bool st_uuid_valid(const char *s, size_t n) {
-  if (s == NULL || n != ST_UUID_LEN)
-    return false;
-  for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-')
-        return false;
-    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 static bool valid_uuid(const char *uuid) {
-  return uuid != NULL && st_uuid_valid(uuid, strnlen(uuid, ST_UUID_LEN + 1));
+  return uuid != NULL &&
+         uuid_map_key_valid(uuid, strnlen(uuid, ST_UUID_LEN + 1));
 }
 
-static struct st_domain *lookup(const state_tracker_t *st, const char *uuid) {
+static struct st_domain *lookup(const st_tracker_t *st, const char *uuid) {
   return (struct st_domain *)uuid_map_find(&st->domains, uuid);
 }
 
-static void insert(state_tracker_t *st, struct st_domain *d) {
+static void insert(st_tracker_t *st, struct st_domain *d) {
   uuid_map_insert(&st->domains, &d->node);
 }
 
@@ -106,12 +92,12 @@ static bool drop_all(uuid_map_node_t *node, void *user_data) {
   return true;
 }
 
-static void clear(state_tracker_t *st) {
+static void clear(st_tracker_t *st) {
   uuid_map_remove_if(&st->domains, drop_all, NULL, free_node);
 }
 
-state_tracker_t *state_tracker_create(void) {
-  state_tracker_t *st = calloc(1, sizeof(*st));
+st_tracker_t *st_create(void) {
+  st_tracker_t *st = calloc(1, sizeof(*st));
   if (st == NULL)
     return NULL;
   if (uuid_map_init(&st->domains) != 0) {
@@ -121,14 +107,14 @@ state_tracker_t *state_tracker_create(void) {
   return st;
 }
 
-void state_tracker_destroy(state_tracker_t *st) {
+void st_destroy(st_tracker_t *st) {
   if (st == NULL)
     return;
   uuid_map_destroy(&st->domains, free_node);
   free(st);
 }
 
-size_t state_tracker_count(const state_tracker_t *st) {
+size_t st_count(const st_tracker_t *st) {
   return (st == NULL) ? 0 : st->domains.count;
 }
 
@@ -193,8 +179,8 @@ static void restore(struct st_domain *d, int id, int state, int reason,
   d->reason = reason;
 }
 
-static int observe(state_tracker_t *st, const char *uuid, const char *name,
-                   int id, int state, int reason, uint64_t t, bool is_poll,
+static int observe(st_tracker_t *st, const char *uuid, const char *name, int id,
+                   int state, int reason, uint64_t t, bool is_poll,
                    st_result_t *ret) {
   if (st == NULL || !valid_uuid(uuid) || !valid_state(state))
     return -EINVAL;
@@ -283,15 +269,13 @@ static int observe(state_tracker_t *st, const char *uuid, const char *name,
   return 0;
 }
 
-int state_tracker_event(state_tracker_t *st, const char *uuid, const char *name,
-                        int id, int state, int reason, uint64_t now_ms,
-                        st_result_t *ret) {
+int st_event(st_tracker_t *st, const char *uuid, const char *name, int id,
+             int state, int reason, uint64_t now_ms, st_result_t *ret) {
   return observe(st, uuid, name, id, state, reason, now_ms, false, ret);
 }
 
-int state_tracker_poll(state_tracker_t *st, const char *uuid, const char *name,
-                       int id, int state, int reason, uint64_t poll_ms,
-                       st_result_t *ret) {
+int st_poll(st_tracker_t *st, const char *uuid, const char *name, int id,
+            int state, int reason, uint64_t poll_ms, st_result_t *ret) {
   return observe(st, uuid, name, id, state, reason, poll_ms, true, ret);
 }
 
@@ -313,8 +297,8 @@ static bool sweep_one(uuid_map_node_t *node, void *user_data) {
          sat_sub(c->now_ms, d->gone_since_ms) > c->forget_after_ms;
 }
 
-size_t state_tracker_sweep(state_tracker_t *st, uint64_t poll_ms,
-                           uint64_t now_ms, uint64_t forget_after_ms) {
+size_t st_sweep(st_tracker_t *st, uint64_t poll_ms, uint64_t now_ms,
+                uint64_t forget_after_ms) {
   if (st == NULL)
     return 0;
   sweep_ctx_t c = {poll_ms, now_ms, forget_after_ms};
@@ -356,8 +340,8 @@ static int visit_one(uuid_map_node_t *node, void *user_data) {
   return c->fn(&v, c->user_data);
 }
 
-int state_tracker_foreach(const state_tracker_t *st, uint64_t now_ms,
-                          st_visit_fn fn, void *user_data) {
+int st_foreach(const st_tracker_t *st, uint64_t now_ms, st_visit_fn fn,
+               void *user_data) {
   if (st == NULL || fn == NULL)
     return 0;
   foreach_ctx_t c = {now_ms, fn, user_data};
@@ -377,104 +361,104 @@ void st_snapshot_free(st_snapshot_t *snap) {
   free(snap);
 }
 
-static int cmp_domain(const void *a, const void *b) {
-  const struct st_domain *const *da = a;
-  const struct st_domain *const *db = b;
-  return memcmp((*da)->node.uuid, (*db)->node.uuid, ST_UUID_LEN);
+bool st_record_valid(const st_record_t *r) {
+  return uuid_map_key_valid(r->uuid, strnlen(r->uuid, sizeof(r->uuid))) &&
+         r->id >= -1 && valid_state(r->state) &&
+         (r->seen_mask >> ST_STATE_COUNT) == 0 &&
+         (r->name == NULL || strnlen(r->name, ST_NAME_MAX + 1) <= ST_NAME_MAX);
 }
 
-typedef struct {
-  struct st_domain **all;
-  size_t n;
-  uint64_t at; /* the latest credit of a present domain, or now */
-} collect_ctx_t;
+int st_record_cmp(const void *a, const void *b) {
+  const st_record_t *ra = a;
+  const st_record_t *rb = b;
+  return memcmp(ra->uuid, rb->uuid, ST_UUID_LEN);
+}
 
-static int collect_one(uuid_map_node_t *node, void *user_data) {
-  collect_ctx_t *c = user_data;
-  struct st_domain *d = (struct st_domain *)node;
-  c->all[c->n++] = d;
+/* The latest credit of a present domain: a snapshot is taken no earlier. */
+static int latest_credit(uuid_map_node_t *node, void *user_data) {
+  const struct st_domain *d = (const struct st_domain *)node;
+  uint64_t *at = user_data;
   if (d->present)
-    c->at = max_u64(c->at, d->mark_ms);
+    *at = max_u64(*at, d->mark_ms);
   return 0;
 }
 
-int state_tracker_export(const state_tracker_t *st, const char *boot_id,
-                         uint64_t now_ms, st_snapshot_t **ret) {
+typedef struct {
+  st_snapshot_t *snap;
+  uint64_t at;
+} export_ctx_t;
+
+static int export_one(uuid_map_node_t *node, void *user_data) {
+  export_ctx_t *c = user_data;
+  const struct st_domain *d = (const struct st_domain *)node;
+  st_record_t *r = &c->snap->records[c->snap->count];
+  const char *name = (d->name != NULL) ? d->name : "";
+  r->name = name_dup(name, strlen(name));
+  if (r->name == NULL)
+    return -ENOMEM;
+  c->snap->count++;
+  memcpy(r->uuid, d->node.uuid, sizeof(r->uuid));
+  r->id = d->id;
+  r->state = d->state;
+  r->reason = d->reason;
+  r->seen_mask = d->seen_mask;
+  memcpy(r->total_ms, d->total_ms, sizeof(r->total_ms));
+  r->entered_ms = d->entered_ms;
+  r->running_since_ms = d->running_since_ms;
+  r->present = d->present;
+  if (d->present)
+    r->total_ms[d->state] =
+        sat_add(r->total_ms[d->state], sat_sub(c->at, d->mark_ms));
+  else
+    r->gone_since_ms = d->gone_since_ms;
+  return 0;
+}
+
+int st_export(const st_tracker_t *st, const char *boot_id, uint64_t now_ms,
+              st_snapshot_t **ret) {
   if (st == NULL || ret == NULL)
     return -EINVAL;
 
-  int status = -ENOMEM;
-  struct st_domain **all = NULL;
   st_snapshot_t *snap = calloc(1, sizeof(*snap));
   if (snap == NULL)
-    goto cleanup;
+    return -ENOMEM;
   if (boot_id != NULL) {
     strncpy(snap->boot_id, boot_id, ST_UUID_LEN);
     snap->boot_id[ST_UUID_LEN] = '\0';
   }
-  if (st->domains.count > 0) {
-    all = calloc(st->domains.count, sizeof(*all));
-    snap->records = calloc(st->domains.count, sizeof(*snap->records));
-    if (all == NULL || snap->records == NULL)
-      goto cleanup;
+  if (st->domains.count > 0 &&
+      (snap->records = calloc(st->domains.count, sizeof(*snap->records))) ==
+          NULL) {
+    st_snapshot_free(snap);
+    return -ENOMEM;
   }
 
   /* Times that went backwards are clamped: the snapshot is taken no earlier
    * than any present domain's last credit, so it never loses time. */
-  collect_ctx_t c = {.all = all, .at = now_ms};
-  uuid_map_foreach(&st->domains, collect_one, &c);
-  size_t n = c.n;
-  uint64_t at = c.at;
-  if (n > 1)
-    qsort(all, n, sizeof(*all), cmp_domain);
-  snap->saved_ms = at;
-
-  for (size_t i = 0; i < n; i++) {
-    const struct st_domain *d = all[i];
-    st_record_t *r = &snap->records[i];
-    const char *name = (d->name != NULL) ? d->name : "";
-    r->name = name_dup(name, strlen(name));
-    if (r->name == NULL)
-      goto cleanup;
-    snap->count++;
-    memcpy(r->uuid, d->node.uuid, sizeof(r->uuid));
-    r->id = d->id;
-    r->state = d->state;
-    r->reason = d->reason;
-    r->seen_mask = d->seen_mask;
-    memcpy(r->total_ms, d->total_ms, sizeof(r->total_ms));
-    r->entered_ms = d->entered_ms;
-    r->running_since_ms = d->running_since_ms;
-    r->present = d->present;
-    if (d->present)
-      r->total_ms[d->state] =
-          sat_add(r->total_ms[d->state], sat_sub(at, d->mark_ms));
-    else
-      r->gone_since_ms = d->gone_since_ms;
+  export_ctx_t c = {.snap = snap, .at = now_ms};
+  uuid_map_foreach(&st->domains, latest_credit, &c.at);
+  snap->saved_ms = c.at;
+  if (uuid_map_foreach(&st->domains, export_one, &c) != 0) {
+    st_snapshot_free(snap);
+    return -ENOMEM;
   }
-
+  if (snap->count > 1)
+    qsort(snap->records, snap->count, sizeof(*snap->records), st_record_cmp);
   *ret = snap;
-  snap = NULL;
-  status = 0;
-
-cleanup:
-  free(all);
-  st_snapshot_free(snap);
-  return status;
+  return 0;
 }
 
 /* Adds one saved domain as pending. */
-static int import_one(state_tracker_t *st, const st_snapshot_t *snap,
+static int import_one(st_tracker_t *st, const st_snapshot_t *snap,
                       const st_record_t *r, bool same_clock, uint64_t now_ms) {
-  if (!valid_uuid(r->uuid) || !valid_state(r->state) || r->id < -1 ||
-      (r->seen_mask >> ST_STATE_COUNT) != 0 || lookup(st, r->uuid) != NULL)
+  if (!st_record_valid(r) || lookup(st, r->uuid) != NULL)
     return -EINVAL;
 
   const char *name = (r->name != NULL) ? r->name : "";
   struct st_domain *d = calloc(1, sizeof(*d));
   if (d == NULL)
     return -ENOMEM;
-  d->name = name_dup(name, name_len(name));
+  d->name = name_dup(name, strlen(name));
   if (d->name == NULL) {
     free(d);
     return -ENOMEM;
@@ -501,8 +485,8 @@ static int import_one(state_tracker_t *st, const st_snapshot_t *snap,
   return 0;
 }
 
-int state_tracker_import(state_tracker_t *st, const st_snapshot_t *snap,
-                         bool same_clock, uint64_t now_ms) {
+int st_import(st_tracker_t *st, const st_snapshot_t *snap, bool same_clock,
+              uint64_t now_ms) {
   if (st == NULL || snap == NULL || (snap->count > 0 && snap->records == NULL))
     return -EINVAL;
   if (st->domains.count != 0)

@@ -35,10 +35,7 @@
  * range. Static storage. */
 const char *st_state_name(int state);
 
-/* Whether s[0..n) is a lower-case 8-4-4-4-12 UUID, as libvirt prints it. */
-bool st_uuid_valid(const char *s, size_t n);
-
-typedef struct state_tracker state_tracker_t;
+typedef struct state_tracker st_tracker_t;
 
 /* What an observation did. */
 typedef enum {
@@ -49,7 +46,7 @@ typedef enum {
 } st_change_t;
 
 /* Outcome of restoring a domain loaded from the state file, reported with
- * its first observation (see state_tracker_import). */
+ * its first observation (see st_import). */
 typedef enum {
   ST_RESTORE_NONE = 0,     /* not a restored domain, or already observed */
   ST_RESTORE_CREDITED,     /* continuity proven: downtime credited */
@@ -83,9 +80,9 @@ typedef struct {
 } st_view_t;
 
 /* Returns NULL on allocation failure. */
-state_tracker_t *state_tracker_create(void);
+st_tracker_t *st_create(void);
 /* Accepts NULL. */
-void state_tracker_destroy(state_tracker_t *st);
+void st_destroy(st_tracker_t *st);
 
 /* An event: the domain entered `state` at `now_ms`. `name` is copied (NULL
  * keeps the known name); an `id` below 0 is stored as -1.
@@ -94,34 +91,32 @@ void state_tracker_destroy(state_tracker_t *st);
  * it (durations never decrease).
  * A gone domain (see _sweep) that is observed again is present again and
  * starts a new stint at the observation; its totals continue. */
-int state_tracker_event(state_tracker_t *st, const char *uuid, const char *name,
-                        int id, int state, int reason, uint64_t now_ms,
-                        st_result_t *ret);
+int st_event(st_tracker_t *st, const char *uuid, const char *name, int id,
+             int state, int reason, uint64_t now_ms, st_result_t *ret);
 
 /* A poll issued at `poll_ms` saw `state`. Marks the domain present in the
  * poll cycle `poll_ms`. If the domain's last transition is later than
  * poll_ms, only name and presence are updated (ST_NONE): the id, like the
  * state, may be older than the transition. Otherwise a different state is a
  * transition at poll_ms. Returns as _event. */
-int state_tracker_poll(state_tracker_t *st, const char *uuid, const char *name,
-                       int id, int state, int reason, uint64_t poll_ms,
-                       st_result_t *ret);
+int st_poll(st_tracker_t *st, const char *uuid, const char *name, int id,
+            int state, int reason, uint64_t poll_ms, st_result_t *ret);
 
 /* Ends a complete poll cycle issued at poll_ms: a domain not polled in it
  * (and with no event since poll_ms) is gone: its stint is closed at now_ms
  * (time while gone counts to no state) and it is no longer present. A domain
  * gone for more than forget_after_ms is dropped. Returns the number dropped. */
-size_t state_tracker_sweep(state_tracker_t *st, uint64_t poll_ms,
-                           uint64_t now_ms, uint64_t forget_after_ms);
+size_t st_sweep(st_tracker_t *st, uint64_t poll_ms, uint64_t now_ms,
+                uint64_t forget_after_ms);
 
 /* Calls fn for every domain (present or not) with a view at now_ms. Stops
  * and returns fn's value if it is non-zero; 0 otherwise. */
 typedef int (*st_visit_fn)(const st_view_t *view, void *user_data);
-int state_tracker_foreach(const state_tracker_t *st, uint64_t now_ms,
-                          st_visit_fn fn, void *user_data);
+int st_foreach(const st_tracker_t *st, uint64_t now_ms, st_visit_fn fn,
+               void *user_data);
 
 /* Number of domains held (present, gone or restored-pending). */
-size_t state_tracker_count(const state_tracker_t *st);
+size_t st_count(const st_tracker_t *st);
 
 /* ---- persistence (see state_store.h for the file) ---- */
 
@@ -138,6 +133,15 @@ typedef struct {
   uint64_t gone_since_ms; /* valid when !present */
 } st_record_t;
 
+/* Whether a record can be kept: a valid uuid (uuid_map_key_valid), id >= -1,
+ * a state in 0..ST_STATE_COUNT-1, no seen bit beyond it, a name (if any)
+ * of at most ST_NAME_MAX bytes. The one check of the tracker's import and
+ * the state file's writer. */
+bool st_record_valid(const st_record_t *r);
+
+/* Orders records by uuid (qsort comparator over st_record_t). */
+int st_record_cmp(const void *a, const void *b);
+
 typedef struct {
   char boot_id[ST_UUID_LEN + 1]; /* the clock's epoch: /proc boot_id */
   uint64_t saved_ms;             /* clock at save time */
@@ -148,13 +152,13 @@ typedef struct {
 /* Fills a new snapshot of every domain at now_ms (boot_id copied; NULL
  * gives "", which state_store_write refuses), sorted by uuid. Free it with
  * st_snapshot_free. 0 or -ENOMEM.
- * A domain still pending from state_tracker_import is exported with its
+ * A domain still pending from st_import is exported with its
  * saved record unchanged except that it is not present and gone_since_ms is
  * when it was last known present (on the current clock): it was not seen
  * since, so a later restore neither credits it nor restarts its
  * forget_after_ms. */
-int state_tracker_export(const state_tracker_t *st, const char *boot_id,
-                         uint64_t now_ms, st_snapshot_t **ret);
+int st_export(const st_tracker_t *st, const char *boot_id, uint64_t now_ms,
+              st_snapshot_t **ret);
 void st_snapshot_free(st_snapshot_t *snap); /* accepts NULL */
 
 /* Loads a snapshot into an empty tracker at now_ms. `same_clock` says
@@ -172,7 +176,7 @@ void st_snapshot_free(st_snapshot_t *snap); /* accepts NULL */
  * (its gone_since_ms, or saved_ms, when same_clock; now_ms otherwise).
  * Returns 0, -EBUSY if the tracker is not empty, -EINVAL for a bad record,
  * -ENOMEM. */
-int state_tracker_import(state_tracker_t *st, const st_snapshot_t *snap,
-                         bool same_clock, uint64_t now_ms);
+int st_import(st_tracker_t *st, const st_snapshot_t *snap, bool same_clock,
+              uint64_t now_ms);
 
 #endif

@@ -18,6 +18,21 @@ static size_t hash_uuid(const char *uuid) {
   return (size_t)(h ^ (h >> 32));
 }
 
+bool uuid_map_key_valid(const char *s, size_t n) {
+  if (s == NULL || n != UUID_MAP_KEY_LEN)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-')
+        return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
 int uuid_map_init(uuid_map_t *m) {
   m->buckets = calloc(BUCKETS_MIN, sizeof(*m->buckets));
   m->nbuckets = m->buckets != NULL ? BUCKETS_MIN : 0;

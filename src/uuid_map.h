@@ -25,6 +25,10 @@ typedef struct {
   size_t count;
 } uuid_map_t;
 
+/* Whether s[0..n) is a key: a lower-case 8-4-4-4-12 UUID, as libvirt
+ * prints it. */
+bool uuid_map_key_valid(const char *s, size_t n);
+
 /* 0 or -ENOMEM. */
 int uuid_map_init(uuid_map_t *m);
 /* Unlinks every node, passing it to free_node (may be NULL); frees the

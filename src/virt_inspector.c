@@ -56,7 +56,7 @@ static c_complain_t save_complaint = C_COMPLAIN_INIT_STATIC;
 
 /* The tracker is shared by the read thread and the event thread. */
 static pthread_mutex_t tracker_lock = PTHREAD_MUTEX_INITIALIZER;
-static state_tracker_t *tracker;
+static st_tracker_t *tracker;
 static uint64_t tracker_floor_ms; /* time of the last dispatched view */
 static char boot_id[ST_UUID_LEN + 1];
 static bool saving_enabled;
@@ -269,7 +269,7 @@ static void on_lifecycle_event(const char *name, const char *uuid, int id,
    * that but applied after would make a dispatched total go down. */
   if (t < tracker_floor_ms)
     t = tracker_floor_ms;
-  int rc = state_tracker_event(tracker, uuid, name, id, state, reason, t, &r);
+  int rc = st_event(tracker, uuid, name, id, state, reason, t, &r);
   pthread_mutex_unlock(&tracker_lock);
   if (rc == 0)
     report_observation(name, uuid, &r);
@@ -361,7 +361,7 @@ static void save_state(uint64_t now, bool at_shutdown) {
   save_collect(at_shutdown); /* the previous write, long done */
   st_snapshot_t *snap = NULL;
   pthread_mutex_lock(&tracker_lock);
-  int rc = state_tracker_export(tracker, boot_id, now, &snap);
+  int rc = st_export(tracker, boot_id, now, &snap);
   if (tracker_floor_ms < now)
     tracker_floor_ms = now;
   pthread_mutex_unlock(&tracker_lock);
@@ -386,7 +386,7 @@ static void load_state(void) {
   int rc = state_store_read(conf_state_file, &snap);
   if (rc == 0) {
     bool same_clock = strcmp(snap->boot_id, boot_id) == 0;
-    rc = state_tracker_import(tracker, snap, same_clock, now_ms());
+    rc = st_import(tracker, snap, same_clock, now_ms());
     if (rc == 0)
       INFO(PLUGIN_NAME " plugin: restored %zu domain(s) from \"%s\"%s.",
            snap->count, conf_state_file,
@@ -524,8 +524,8 @@ static int read_domain(const inspector_domain_t *d, void *user_data) {
 
   st_result_t r;
   pthread_mutex_lock(&tracker_lock);
-  int rc = state_tracker_poll(tracker, d->uuid, d->name, d->id, d->state,
-                              d->reason, ctx->now_ms, &r);
+  int rc = st_poll(tracker, d->uuid, d->name, d->id, d->state, d->reason,
+                   ctx->now_ms, &r);
   pthread_mutex_unlock(&tracker_lock);
   if (rc == 0)
     report_observation(d->name, d->uuid, &r);
@@ -659,8 +659,8 @@ static int vi_read(void) {
   uint64_t now = now_ms();
   pthread_mutex_lock(&tracker_lock);
   if (swept)
-    state_tracker_sweep(tracker, ctx.now_ms, now, conf_forget_after_ms);
-  state_tracker_foreach(tracker, now, submit_states_cb, NULL);
+    st_sweep(tracker, ctx.now_ms, now, conf_forget_after_ms);
+  st_foreach(tracker, now, submit_states_cb, NULL);
   tracker_floor_ms = now;
   pthread_mutex_unlock(&tracker_lock);
   if (now - last_save_ms >= conf_save_interval_ms)
@@ -831,7 +831,7 @@ static int vi_init(void) {
     return -1;
   /* Setting a stats period needs a read-write connection. */
   inspector = inspector_create(conf_uri, conf_stats_period <= 0);
-  tracker = state_tracker_create();
+  tracker = st_create();
   if (inspector == NULL || tracker == NULL ||
       uuid_map_init(&domain_entries) != 0) {
     ERROR(PLUGIN_NAME " plugin: out of memory");
@@ -865,7 +865,7 @@ static int vi_shutdown(void) {
   inspector = NULL;
   if (tracker != NULL)
     save_state(now_ms(), true);
-  state_tracker_destroy(tracker);
+  st_destroy(tracker);
   tracker = NULL;
   sfree(conf_state_file);
   uuid_map_destroy(&domain_entries, domain_entry_free);

@@ -195,29 +195,28 @@ END_TEST
 
 START_TEST(test_tracker_round_trip) {
   /* Tracker -> export -> file -> import: the totals come back. */
-  state_tracker_t *st = state_tracker_create();
-  ck_assert_int_eq(state_tracker_poll(st, U1, "a b%c\n", 3, 1, 1, 100, NULL),
-                   0);
-  ck_assert_int_eq(state_tracker_event(st, U1, NULL, 3, 3, 1, 600, NULL), 0);
+  st_tracker_t *st = st_create();
+  ck_assert_int_eq(st_poll(st, U1, "a b%c\n", 3, 1, 1, 100, NULL), 0);
+  ck_assert_int_eq(st_event(st, U1, NULL, 3, 3, 1, 600, NULL), 0);
   st_snapshot_t *snap = NULL;
-  ck_assert_int_eq(state_tracker_export(st, BOOT, 1000, &snap), 0);
+  ck_assert_int_eq(st_export(st, BOOT, 1000, &snap), 0);
   ck_assert_int_eq(state_store_write(path, snap), 0);
   st_snapshot_free(snap);
-  state_tracker_destroy(st);
+  st_destroy(st);
 
   ck_assert_int_eq(state_store_read(path, &snap), 0);
-  st = state_tracker_create();
-  ck_assert_int_eq(state_tracker_import(st, snap, true, 1200), 0);
+  st = st_create();
+  ck_assert_int_eq(st_import(st, snap, true, 1200), 0);
   st_snapshot_free(snap);
   st_result_t r;
-  ck_assert_int_eq(state_tracker_poll(st, U1, "a b%c\n", 3, 3, 1, 1500, &r), 0);
+  ck_assert_int_eq(st_poll(st, U1, "a b%c\n", 3, 3, 1, 1500, &r), 0);
   ck_assert_int_eq(r.restore, ST_RESTORE_CREDITED);
-  ck_assert_int_eq(state_tracker_export(st, BOOT, 2000, &snap), 0);
+  ck_assert_int_eq(st_export(st, BOOT, 2000, &snap), 0);
   ck_assert_str_eq(snap->records[0].name, "a b%c\n");
   ck_assert_uint_eq(snap->records[0].total_ms[1], 500);
   ck_assert_uint_eq(snap->records[0].total_ms[3], 1400);
   st_snapshot_free(snap);
-  state_tracker_destroy(st);
+  st_destroy(st);
 }
 END_TEST
 

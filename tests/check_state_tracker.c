@@ -53,12 +53,12 @@ static int find_cb(const st_view_t *v, void *ud) {
 }
 
 /* The view of uuid at now_ms; false if the tracker does not hold it. */
-static bool view_of(const state_tracker_t *st, const char *uuid,
-                    uint64_t now_ms, st_view_t *ret) {
+static bool view_of(const st_tracker_t *st, const char *uuid, uint64_t now_ms,
+                    st_view_t *ret) {
   static find_t f;
   memset(&f, 0, sizeof(f));
   f.uuid = uuid;
-  ck_assert_int_eq(state_tracker_foreach(st, now_ms, find_cb, &f), 0);
+  ck_assert_int_eq(st_foreach(st, now_ms, find_cb, &f), 0);
   if (f.found && ret != NULL)
     *ret = f.view;
   return f.found;
@@ -299,22 +299,20 @@ static const seq_case_t seq_cases[] = {
 
 START_TEST(test_sequences) {
   const seq_case_t *c = &seq_cases[_i];
-  state_tracker_t *st = state_tracker_create();
+  st_tracker_t *st = st_create();
   ck_assert_ptr_nonnull(st);
 
   for (size_t i = 0; i < c->nsteps; i++) {
     const step_t *s = &c->steps[i];
     if (s->kind == 's') {
-      ck_assert_msg(state_tracker_sweep(st, s->t, s->t2, s->forget) ==
-                        s->dropped,
+      ck_assert_msg(st_sweep(st, s->t, s->t2, s->forget) == s->dropped,
                     "%s: step %zu: dropped", c->title, i);
       continue;
     }
     st_result_t r;
-    int status =
-        (s->kind == 'e')
-            ? state_tracker_event(st, U1, "vm", 1, s->state, 0, s->t, &r)
-            : state_tracker_poll(st, U1, "vm", 1, s->state, 0, s->t, &r);
+    int status = (s->kind == 'e')
+                     ? st_event(st, U1, "vm", 1, s->state, 0, s->t, &r)
+                     : st_poll(st, U1, "vm", 1, s->state, 0, s->t, &r);
     ck_assert_int_eq(status, 0);
     ck_assert_msg(r.change == s->change, "%s: step %zu: change %d, want %d",
                   c->title, i, r.change, s->change);
@@ -333,7 +331,7 @@ START_TEST(test_sequences) {
   st_view_t v;
   bool held = view_of(st, U1, c->now, &v);
   ck_assert_msg(held == c->held, "%s: held", c->title);
-  ck_assert_uint_eq(state_tracker_count(st), c->held ? 1 : 0);
+  ck_assert_uint_eq(st_count(st), c->held ? 1 : 0);
   if (held) {
     ck_assert_msg(v.present == c->present, "%s: present", c->title);
     ck_assert_int_eq(v.state, c->state);
@@ -352,16 +350,16 @@ START_TEST(test_sequences) {
     ck_assert_msg(v.seen_mask == c->seen_mask, "%s: seen_mask %#x, want %#x",
                   c->title, v.seen_mask, c->seen_mask);
   }
-  state_tracker_destroy(st);
+  st_destroy(st);
 }
 END_TEST
 
 /* ---- single behaviours ---- */
 
 START_TEST(test_first_result) {
-  state_tracker_t *st = state_tracker_create();
+  st_tracker_t *st = st_create();
   st_result_t r;
-  ck_assert_int_eq(state_tracker_poll(st, U1, "a", 3, PAUSED, 2, 10, &r), 0);
+  ck_assert_int_eq(st_poll(st, U1, "a", 3, PAUSED, 2, 10, &r), 0);
   ck_assert_int_eq(r.change, ST_FIRST);
   ck_assert_int_eq(r.restore, ST_RESTORE_NONE);
   ck_assert_int_eq(r.old_state, -1);
@@ -371,50 +369,44 @@ START_TEST(test_first_result) {
   ck_assert_uint_eq(r.old_stint_ms, 0);
 
   /* A stale poll reports the current state, not the one it saw. */
-  ck_assert_int_eq(state_tracker_event(st, U1, "a", 3, RUNNING, 1, 100, &r), 0);
+  ck_assert_int_eq(st_event(st, U1, "a", 3, RUNNING, 1, 100, &r), 0);
   ck_assert_int_eq(r.old_reason, 2);
-  ck_assert_int_eq(state_tracker_poll(st, U1, "a", 3, PAUSED, 2, 50, &r), 0);
+  ck_assert_int_eq(st_poll(st, U1, "a", 3, PAUSED, 2, 50, &r), 0);
   ck_assert_int_eq(r.change, ST_NONE);
   ck_assert_int_eq(r.new_state, RUNNING);
   ck_assert_int_eq(r.new_reason, 1);
 
   /* NULL ret is fine. */
-  ck_assert_int_eq(state_tracker_event(st, U2, NULL, -1, SHUTOFF, 0, 0, NULL),
-                   0);
-  ck_assert_uint_eq(state_tracker_count(st), 2);
-  state_tracker_destroy(st);
+  ck_assert_int_eq(st_event(st, U2, NULL, -1, SHUTOFF, 0, 0, NULL), 0);
+  ck_assert_uint_eq(st_count(st), 2);
+  st_destroy(st);
 }
 END_TEST
 
 START_TEST(test_names_and_ids) {
-  state_tracker_t *st = state_tracker_create();
+  st_tracker_t *st = st_create();
   st_view_t v;
 
-  ck_assert_int_eq(state_tracker_poll(st, U1, NULL, 4, RUNNING, 0, 0, NULL), 0);
+  ck_assert_int_eq(st_poll(st, U1, NULL, 4, RUNNING, 0, 0, NULL), 0);
   ck_assert(view_of(st, U1, 0, &v));
   ck_assert_str_eq(v.name, "");
   ck_assert_int_eq(v.id, 4);
 
-  ck_assert_int_eq(state_tracker_poll(st, U1, "web", 4, RUNNING, 0, 10, NULL),
-                   0);
-  ck_assert_int_eq(state_tracker_poll(st, U1, NULL, 4, RUNNING, 0, 20, NULL),
-                   0);
+  ck_assert_int_eq(st_poll(st, U1, "web", 4, RUNNING, 0, 10, NULL), 0);
+  ck_assert_int_eq(st_poll(st, U1, NULL, 4, RUNNING, 0, 20, NULL), 0);
   ck_assert(view_of(st, U1, 20, &v));
   ck_assert_str_eq(v.name, "web");
 
   /* A stale poll renames but keeps the newer id. */
-  ck_assert_int_eq(
-      state_tracker_event(st, U1, "web", -1, SHUTOFF, 0, 100, NULL), 0);
-  ck_assert_int_eq(state_tracker_poll(st, U1, "web2", 4, RUNNING, 0, 90, NULL),
-                   0);
+  ck_assert_int_eq(st_event(st, U1, "web", -1, SHUTOFF, 0, 100, NULL), 0);
+  ck_assert_int_eq(st_poll(st, U1, "web2", 4, RUNNING, 0, 90, NULL), 0);
   ck_assert(view_of(st, U1, 100, &v));
   ck_assert_str_eq(v.name, "web2");
   ck_assert_int_eq(v.id, -1);
   ck_assert_int_eq(v.state, SHUTOFF);
 
   /* Negative ids are -1. */
-  ck_assert_int_eq(
-      state_tracker_poll(st, U1, "web2", -7, SHUTOFF, 0, 200, NULL), 0);
+  ck_assert_int_eq(st_poll(st, U1, "web2", -7, SHUTOFF, 0, 200, NULL), 0);
   ck_assert(view_of(st, U1, 200, &v));
   ck_assert_int_eq(v.id, -1);
 
@@ -423,20 +415,18 @@ START_TEST(test_names_and_ids) {
   char *longname = malloc(ST_NAME_MAX + 8);
   memset(longname, 'a', ST_NAME_MAX - 1);
   strcpy(longname + ST_NAME_MAX - 1, "\xc3\xa9xyz");
-  ck_assert_int_eq(state_tracker_poll(st, U2, longname, 1, RUNNING, 0, 0, NULL),
-                   0);
+  ck_assert_int_eq(st_poll(st, U2, longname, 1, RUNNING, 0, 0, NULL), 0);
   ck_assert(view_of(st, U2, 0, &v));
   ck_assert_uint_eq(strlen(v.name), ST_NAME_MAX - 1);
   ck_assert_int_eq(memcmp(v.name, longname, ST_NAME_MAX - 1), 0);
   /* Exactly ST_NAME_MAX is kept whole. */
   longname[ST_NAME_MAX] = '\0';
   longname[ST_NAME_MAX - 1] = 'b';
-  ck_assert_int_eq(state_tracker_poll(st, U2, longname, 1, RUNNING, 0, 1, NULL),
-                   0);
+  ck_assert_int_eq(st_poll(st, U2, longname, 1, RUNNING, 0, 1, NULL), 0);
   ck_assert(view_of(st, U2, 1, &v));
   ck_assert_str_eq(v.name, longname);
   free(longname);
-  state_tracker_destroy(st);
+  st_destroy(st);
 }
 END_TEST
 
@@ -451,28 +441,24 @@ START_TEST(test_bad_arguments) {
       "00000000_0000-4000-8000-000000000001",
       "00000000-0000-4000-8000-00000000000 ",
   };
-  state_tracker_t *st = state_tracker_create();
+  st_tracker_t *st = st_create();
   for (size_t i = 0; i < STATIC_ARRAY_SIZE(bad_uuids); i++) {
-    ck_assert_int_eq(
-        state_tracker_poll(st, bad_uuids[i], "x", 1, RUNNING, 0, 0, NULL),
-        -EINVAL);
-    ck_assert_int_eq(
-        state_tracker_event(st, bad_uuids[i], "x", 1, RUNNING, 0, 0, NULL),
-        -EINVAL);
+    ck_assert_int_eq(st_poll(st, bad_uuids[i], "x", 1, RUNNING, 0, 0, NULL),
+                     -EINVAL);
+    ck_assert_int_eq(st_event(st, bad_uuids[i], "x", 1, RUNNING, 0, 0, NULL),
+                     -EINVAL);
   }
-  ck_assert_int_eq(state_tracker_poll(st, NULL, "x", 1, RUNNING, 0, 0, NULL),
+  ck_assert_int_eq(st_poll(st, NULL, "x", 1, RUNNING, 0, 0, NULL), -EINVAL);
+  ck_assert_int_eq(st_poll(st, U1, "x", 1, -1, 0, 0, NULL), -EINVAL);
+  ck_assert_int_eq(st_event(st, U1, "x", 1, ST_STATE_COUNT, 0, 0, NULL),
                    -EINVAL);
-  ck_assert_int_eq(state_tracker_poll(st, U1, "x", 1, -1, 0, 0, NULL), -EINVAL);
-  ck_assert_int_eq(
-      state_tracker_event(st, U1, "x", 1, ST_STATE_COUNT, 0, 0, NULL), -EINVAL);
-  ck_assert_int_eq(state_tracker_poll(NULL, U1, "x", 1, RUNNING, 0, 0, NULL),
-                   -EINVAL);
-  ck_assert_uint_eq(state_tracker_count(st), 0);
-  ck_assert_uint_eq(state_tracker_count(NULL), 0);
-  ck_assert_uint_eq(state_tracker_sweep(NULL, 0, 0, 0), 0);
-  ck_assert_int_eq(state_tracker_export(NULL, BOOT_A, 0, NULL), -EINVAL);
-  state_tracker_destroy(st);
-  state_tracker_destroy(NULL);
+  ck_assert_int_eq(st_poll(NULL, U1, "x", 1, RUNNING, 0, 0, NULL), -EINVAL);
+  ck_assert_uint_eq(st_count(st), 0);
+  ck_assert_uint_eq(st_count(NULL), 0);
+  ck_assert_uint_eq(st_sweep(NULL, 0, 0, 0), 0);
+  ck_assert_int_eq(st_export(NULL, BOOT_A, 0, NULL), -EINVAL);
+  st_destroy(st);
+  st_destroy(NULL);
   st_snapshot_free(NULL);
 }
 END_TEST
@@ -498,15 +484,15 @@ static int count_cb(const st_view_t *v, void *ud) {
 }
 
 START_TEST(test_foreach_stops) {
-  state_tracker_t *st = state_tracker_create();
-  ck_assert_int_eq(state_tracker_poll(st, U1, "a", 1, RUNNING, 0, 0, NULL), 0);
-  ck_assert_int_eq(state_tracker_poll(st, U2, "b", 2, RUNNING, 0, 0, NULL), 0);
-  ck_assert_int_eq(state_tracker_poll(st, U3, "c", 3, RUNNING, 0, 0, NULL), 0);
+  st_tracker_t *st = st_create();
+  ck_assert_int_eq(st_poll(st, U1, "a", 1, RUNNING, 0, 0, NULL), 0);
+  ck_assert_int_eq(st_poll(st, U2, "b", 2, RUNNING, 0, 0, NULL), 0);
+  ck_assert_int_eq(st_poll(st, U3, "c", 3, RUNNING, 0, 0, NULL), 0);
   int n = 0;
-  ck_assert_int_eq(state_tracker_foreach(st, 0, count_cb, &n), 42);
+  ck_assert_int_eq(st_foreach(st, 0, count_cb, &n), 42);
   ck_assert_int_eq(n, 2);
-  ck_assert_int_eq(state_tracker_foreach(NULL, 0, count_cb, &n), 0);
-  state_tracker_destroy(st);
+  ck_assert_int_eq(st_foreach(NULL, 0, count_cb, &n), 0);
+  st_destroy(st);
 }
 END_TEST
 
@@ -515,24 +501,18 @@ END_TEST
 /* U1 running id 5 since 1000; U2 paused id 6 since 2000 (was running from
  * 1000); U3 gone since 3000 (was shut off from 1000). Saved at 5000. */
 static st_snapshot_t *saved_snapshot(void) {
-  state_tracker_t *st = state_tracker_create();
-  ck_assert_int_eq(state_tracker_poll(st, U1, "one", 5, RUNNING, 1, 1000, NULL),
-                   0);
-  ck_assert_int_eq(state_tracker_poll(st, U2, "two", 6, RUNNING, 1, 1000, NULL),
-                   0);
-  ck_assert_int_eq(
-      state_tracker_poll(st, U3, "three", -1, SHUTOFF, 0, 1000, NULL), 0);
-  ck_assert_int_eq(state_tracker_event(st, U2, "two", 6, PAUSED, 2, 2000, NULL),
-                   0);
-  ck_assert_int_eq(state_tracker_poll(st, U1, "one", 5, RUNNING, 1, 2500, NULL),
-                   0);
-  ck_assert_int_eq(state_tracker_poll(st, U2, "two", 6, PAUSED, 2, 2500, NULL),
-                   0);
-  ck_assert_uint_eq(state_tracker_sweep(st, 2500, 3000, NEVER), 0);
+  st_tracker_t *st = st_create();
+  ck_assert_int_eq(st_poll(st, U1, "one", 5, RUNNING, 1, 1000, NULL), 0);
+  ck_assert_int_eq(st_poll(st, U2, "two", 6, RUNNING, 1, 1000, NULL), 0);
+  ck_assert_int_eq(st_poll(st, U3, "three", -1, SHUTOFF, 0, 1000, NULL), 0);
+  ck_assert_int_eq(st_event(st, U2, "two", 6, PAUSED, 2, 2000, NULL), 0);
+  ck_assert_int_eq(st_poll(st, U1, "one", 5, RUNNING, 1, 2500, NULL), 0);
+  ck_assert_int_eq(st_poll(st, U2, "two", 6, PAUSED, 2, 2500, NULL), 0);
+  ck_assert_uint_eq(st_sweep(st, 2500, 3000, NEVER), 0);
 
   st_snapshot_t *snap = NULL;
-  ck_assert_int_eq(state_tracker_export(st, BOOT_A, 5000, &snap), 0);
-  state_tracker_destroy(st);
+  ck_assert_int_eq(st_export(st, BOOT_A, 5000, &snap), 0);
+  st_destroy(st);
   return snap;
 }
 
@@ -575,24 +555,23 @@ START_TEST(test_export) {
 
   /* Exported at a time before the last transition: the snapshot is taken
    * at that transition, so a later restore does not count time twice. */
-  state_tracker_t *st = state_tracker_create();
-  ck_assert_int_eq(state_tracker_event(st, U1, "a", 1, RUNNING, 0, 0, NULL), 0);
-  ck_assert_int_eq(state_tracker_event(st, U1, "a", 1, PAUSED, 0, 100, NULL),
-                   0);
-  ck_assert_int_eq(state_tracker_export(st, BOOT_A, 50, &snap), 0);
+  st_tracker_t *st = st_create();
+  ck_assert_int_eq(st_event(st, U1, "a", 1, RUNNING, 0, 0, NULL), 0);
+  ck_assert_int_eq(st_event(st, U1, "a", 1, PAUSED, 0, 100, NULL), 0);
+  ck_assert_int_eq(st_export(st, BOOT_A, 50, &snap), 0);
   ck_assert_uint_eq(snap->saved_ms, 100);
   ck_assert_uint_eq(snap->records[0].total_ms[RUNNING], 100);
   ck_assert_uint_eq(snap->records[0].total_ms[PAUSED], 0);
   st_snapshot_free(snap);
-  state_tracker_destroy(st);
+  st_destroy(st);
 
   /* An empty tracker, and a NULL boot id. */
-  st = state_tracker_create();
-  ck_assert_int_eq(state_tracker_export(st, NULL, 7, &snap), 0);
+  st = st_create();
+  ck_assert_int_eq(st_export(st, NULL, 7, &snap), 0);
   ck_assert_uint_eq(snap->count, 0);
   ck_assert_str_eq(snap->boot_id, "");
   st_snapshot_free(snap);
-  state_tracker_destroy(st);
+  st_destroy(st);
 }
 END_TEST
 
@@ -630,11 +609,10 @@ static const restore_case_t restore_cases[] = {
 START_TEST(test_restore) {
   const restore_case_t *c = &restore_cases[_i];
   st_snapshot_t *snap = saved_snapshot();
-  state_tracker_t *st = state_tracker_create();
-  ck_assert_int_eq(state_tracker_import(st, snap, c->same_clock, c->import_ms),
-                   0);
+  st_tracker_t *st = st_create();
+  ck_assert_int_eq(st_import(st, snap, c->same_clock, c->import_ms), 0);
   st_snapshot_free(snap);
-  ck_assert_uint_eq(state_tracker_count(st), 3);
+  ck_assert_uint_eq(st_count(st), 3);
 
   /* Pending: held, not present, totals frozen. */
   st_view_t v;
@@ -644,10 +622,9 @@ START_TEST(test_restore) {
   ck_assert_uint_eq(v.uptime_ms, 0);
 
   st_result_t r;
-  int status =
-      c->by_event
-          ? state_tracker_event(st, U1, "one", c->id, c->state, 1, c->at, &r)
-          : state_tracker_poll(st, U1, "one", c->id, c->state, 1, c->at, &r);
+  int status = c->by_event
+                   ? st_event(st, U1, "one", c->id, c->state, 1, c->at, &r)
+                   : st_poll(st, U1, "one", c->id, c->state, 1, c->at, &r);
   ck_assert_int_eq(status, 0);
   ck_assert_msg(r.change == c->change, "%s: change %d", c->title, r.change);
   ck_assert_msg(r.restore == c->restore, "%s: restore %d", c->title, r.restore);
@@ -668,31 +645,29 @@ START_TEST(test_restore) {
   ck_assert_uint_eq(v.seen_mask, BIT(RUNNING) | BIT(c->state));
 
   /* Only the first observation reports the restore. */
-  ck_assert_int_eq(
-      state_tracker_poll(st, U1, "one", c->id, c->state, 1, c->now, &r), 0);
+  ck_assert_int_eq(st_poll(st, U1, "one", c->id, c->state, 1, c->now, &r), 0);
   ck_assert_int_eq(r.change, ST_NONE);
   ck_assert_int_eq(r.restore, ST_RESTORE_NONE);
-  state_tracker_destroy(st);
+  st_destroy(st);
 }
 END_TEST
 
 START_TEST(test_restore_gone_record) {
   /* U3 was gone when saved: never credited, even with the same id/state. */
   st_snapshot_t *snap = saved_snapshot();
-  state_tracker_t *st = state_tracker_create();
-  ck_assert_int_eq(state_tracker_import(st, snap, true, 6000), 0);
+  st_tracker_t *st = st_create();
+  ck_assert_int_eq(st_import(st, snap, true, 6000), 0);
   st_snapshot_free(snap);
 
   st_result_t r;
-  ck_assert_int_eq(
-      state_tracker_poll(st, U3, "three", -1, SHUTOFF, 0, 7000, &r), 0);
+  ck_assert_int_eq(st_poll(st, U3, "three", -1, SHUTOFF, 0, 7000, &r), 0);
   ck_assert_int_eq(r.change, ST_NONE);
   ck_assert_int_eq(r.restore, ST_RESTORE_NOT_CREDITED);
   ck_assert_uint_eq(r.gap_ms, 4000); /* gone since 3000 */
   st_view_t v;
   ck_assert(view_of(st, U3, 8000, &v));
   ck_assert_uint_eq(v.total_ms[SHUTOFF], 3000);
-  state_tracker_destroy(st);
+  st_destroy(st);
 }
 END_TEST
 
@@ -704,13 +679,12 @@ START_TEST(test_restore_odd_record) {
   r->seen_mask = 0;
   r->entered_ms = 9000;
   r->running_since_ms = 9000;
-  state_tracker_t *st = state_tracker_create();
-  ck_assert_int_eq(state_tracker_import(st, snap, true, 5500), 0);
+  st_tracker_t *st = st_create();
+  ck_assert_int_eq(st_import(st, snap, true, 5500), 0);
   st_snapshot_free(snap);
 
   st_result_t res;
-  ck_assert_int_eq(state_tracker_poll(st, U1, "one", 5, RUNNING, 1, 6000, &res),
-                   0);
+  ck_assert_int_eq(st_poll(st, U1, "one", 5, RUNNING, 1, 6000, &res), 0);
   ck_assert_int_eq(res.restore, ST_RESTORE_CREDITED);
   st_view_t v;
   ck_assert(view_of(st, U1, 7000, &v));
@@ -718,11 +692,10 @@ START_TEST(test_restore_odd_record) {
   ck_assert_uint_eq(v.uptime_ms, 2000);
   ck_assert_uint_eq(v.total_ms[RUNNING], 6000);
   /* A poll issued after the save is not older than the last transition. */
-  ck_assert_int_eq(state_tracker_poll(st, U1, "one", 5, PAUSED, 1, 6500, &res),
-                   0);
+  ck_assert_int_eq(st_poll(st, U1, "one", 5, PAUSED, 1, 6500, &res), 0);
   ck_assert_int_eq(res.change, ST_CHANGED);
   ck_assert_uint_eq(res.old_stint_ms, 1500);
-  state_tracker_destroy(st);
+  st_destroy(st);
 }
 END_TEST
 
@@ -730,23 +703,21 @@ START_TEST(test_round_trip) {
   /* Export, import on the same clock, observe everything unchanged at the
    * save time: the next export is identical. */
   st_snapshot_t *a = saved_snapshot();
-  state_tracker_t *st = state_tracker_create();
-  ck_assert_int_eq(state_tracker_import(st, a, true, 5000), 0);
+  st_tracker_t *st = st_create();
+  ck_assert_int_eq(st_import(st, a, true, 5000), 0);
   st_result_t r;
-  ck_assert_int_eq(state_tracker_poll(st, U1, "one", 5, RUNNING, 1, 5000, &r),
-                   0);
+  ck_assert_int_eq(st_poll(st, U1, "one", 5, RUNNING, 1, 5000, &r), 0);
   ck_assert_int_eq(r.restore, ST_RESTORE_CREDITED);
-  ck_assert_int_eq(state_tracker_poll(st, U2, "two", 6, PAUSED, 2, 5000, &r),
-                   0);
+  ck_assert_int_eq(st_poll(st, U2, "two", 6, PAUSED, 2, 5000, &r), 0);
   ck_assert_int_eq(r.restore, ST_RESTORE_CREDITED);
   /* U3 stays pending (gone). */
 
   st_snapshot_t *b = NULL;
-  ck_assert_int_eq(state_tracker_export(st, BOOT_A, 5000, &b), 0);
+  ck_assert_int_eq(st_export(st, BOOT_A, 5000, &b), 0);
   assert_snapshots_equal(a, b);
   st_snapshot_free(a);
   st_snapshot_free(b);
-  state_tracker_destroy(st);
+  st_destroy(st);
 }
 END_TEST
 
@@ -769,14 +740,14 @@ START_TEST(test_pending) {
   const pending_case_t *c = &pending_cases[_i];
   const uint64_t forget = 10000;
   st_snapshot_t *a = saved_snapshot();
-  state_tracker_t *st = state_tracker_create();
-  ck_assert_int_eq(state_tracker_import(st, a, c->same_clock, c->import_ms), 0);
+  st_tracker_t *st = st_create();
+  ck_assert_int_eq(st_import(st, a, c->same_clock, c->import_ms), 0);
 
   /* Sweeps do not make pending domains gone or present. */
-  ck_assert_uint_eq(
-      state_tracker_sweep(st, c->import_ms + 10, c->import_ms + 20, forget), 0);
+  ck_assert_uint_eq(st_sweep(st, c->import_ms + 10, c->import_ms + 20, forget),
+                    0);
   st_snapshot_t *b = NULL;
-  ck_assert_int_eq(state_tracker_export(st, BOOT_A, c->import_ms + 50, &b), 0);
+  ck_assert_int_eq(st_export(st, BOOT_A, c->import_ms + 50, &b), 0);
   ck_assert_uint_eq(b->count, 3);
   for (size_t i = 0; i < a->count; i++) {
     assert_record_kept(&a->records[i], &b->records[i]);
@@ -788,40 +759,38 @@ START_TEST(test_pending) {
 
   /* Re-imported on the same clock, a re-exported pending domain is no
    * longer credited: it was not seen in between. */
-  state_tracker_t *again = state_tracker_create();
-  ck_assert_int_eq(state_tracker_import(again, b, true, c->import_ms + 60), 0);
+  st_tracker_t *again = st_create();
+  ck_assert_int_eq(st_import(again, b, true, c->import_ms + 60), 0);
   st_result_t r;
-  ck_assert_int_eq(state_tracker_poll(again, U1, "one", 5, RUNNING, 1,
-                                      c->import_ms + 70, &r),
-                   0);
+  ck_assert_int_eq(
+      st_poll(again, U1, "one", 5, RUNNING, 1, c->import_ms + 70, &r), 0);
   ck_assert_int_eq(r.restore, ST_RESTORE_NOT_CREDITED);
   ck_assert_uint_eq(r.gap_ms, c->import_ms + 70 - c->u1_gone_since);
-  state_tracker_destroy(again);
+  st_destroy(again);
 
   /* Forgotten once gone for more than forget_after. */
   uint64_t first =
       c->u3_gone_since < c->u1_gone_since ? c->u3_gone_since : c->u1_gone_since;
-  ck_assert_uint_eq(state_tracker_sweep(st, 0, first + forget, forget), 0);
-  ck_assert_uint_eq(state_tracker_count(st), 3);
-  size_t dropped =
-      state_tracker_sweep(st, 0, c->u1_gone_since + forget + 1, forget);
-  ck_assert_uint_eq(state_tracker_count(st), 0);
+  ck_assert_uint_eq(st_sweep(st, 0, first + forget, forget), 0);
+  ck_assert_uint_eq(st_count(st), 3);
+  size_t dropped = st_sweep(st, 0, c->u1_gone_since + forget + 1, forget);
+  ck_assert_uint_eq(st_count(st), 0);
   ck_assert_uint_eq(dropped, 3);
 
   st_snapshot_free(a);
   st_snapshot_free(b);
-  state_tracker_destroy(st);
+  st_destroy(st);
 }
 END_TEST
 
 START_TEST(test_import_errors) {
   st_snapshot_t *snap = saved_snapshot();
-  state_tracker_t *st = state_tracker_create();
+  st_tracker_t *st = st_create();
 
   /* Not empty. */
-  ck_assert_int_eq(state_tracker_poll(st, U1, "x", 1, RUNNING, 0, 0, NULL), 0);
-  ck_assert_int_eq(state_tracker_import(st, snap, true, 0), -EBUSY);
-  state_tracker_destroy(st);
+  ck_assert_int_eq(st_poll(st, U1, "x", 1, RUNNING, 0, 0, NULL), 0);
+  ck_assert_int_eq(st_import(st, snap, true, 0), -EBUSY);
+  st_destroy(st);
 
   static const struct {
     const char *title;
@@ -843,28 +812,27 @@ START_TEST(test_import_errors) {
     r->id = bad[i].id;
     r->state = bad[i].state;
     r->seen_mask = bad[i].seen_mask;
-    st = state_tracker_create();
+    st = st_create();
     /* The bad record is first or last: nothing is kept either way. */
-    ck_assert_msg(state_tracker_import(st, snap, true, 0) == -EINVAL, "%s",
-                  bad[i].title);
-    ck_assert_uint_eq(state_tracker_count(st), 0);
-    state_tracker_destroy(st);
+    ck_assert_msg(st_import(st, snap, true, 0) == -EINVAL, "%s", bad[i].title);
+    ck_assert_uint_eq(st_count(st), 0);
+    st_destroy(st);
     snap->records[0] = saved;
   }
-  st = state_tracker_create();
-  ck_assert_int_eq(state_tracker_import(st, NULL, true, 0), -EINVAL);
+  st = st_create();
+  ck_assert_int_eq(st_import(st, NULL, true, 0), -EINVAL);
   snap->records[2].state = 9;
-  ck_assert_int_eq(state_tracker_import(st, snap, true, 0), -EINVAL);
-  ck_assert_uint_eq(state_tracker_count(st), 0);
+  ck_assert_int_eq(st_import(st, snap, true, 0), -EINVAL);
+  ck_assert_uint_eq(st_count(st), 0);
   /* A NULL name is an empty one. */
   snap->records[2].state = SHUTOFF;
   free(snap->records[2].name);
   snap->records[2].name = NULL;
-  ck_assert_int_eq(state_tracker_import(st, snap, true, 0), 0);
+  ck_assert_int_eq(st_import(st, snap, true, 0), 0);
   st_view_t v;
   ck_assert(view_of(st, U3, 0, &v));
   ck_assert_str_eq(v.name, "");
-  state_tracker_destroy(st);
+  st_destroy(st);
   st_snapshot_free(snap);
 }
 END_TEST
@@ -888,58 +856,55 @@ static int many_cb(const st_view_t *v, void *ud) {
 }
 
 START_TEST(test_many_domains) {
-  state_tracker_t *st = state_tracker_create();
+  st_tracker_t *st = st_create();
   char uuid[ST_UUID_LEN + 1];
   st_result_t r;
 
   for (size_t i = 0; i < MANY; i++) {
     many_uuid(uuid, i);
-    ck_assert_int_eq(
-        state_tracker_poll(st, uuid, "vm", (int)i, RUNNING, 0, 0, &r), 0);
+    ck_assert_int_eq(st_poll(st, uuid, "vm", (int)i, RUNNING, 0, 0, &r), 0);
     ck_assert_int_eq(r.change, ST_FIRST);
   }
-  ck_assert_uint_eq(state_tracker_count(st), MANY);
+  ck_assert_uint_eq(st_count(st), MANY);
   for (size_t i = 1; i < MANY; i += 2) {
     many_uuid(uuid, i);
-    ck_assert_int_eq(
-        state_tracker_event(st, uuid, "vm", (int)i, PAUSED, 0, 1000, &r), 0);
+    ck_assert_int_eq(st_event(st, uuid, "vm", (int)i, PAUSED, 0, 1000, &r), 0);
     ck_assert_int_eq(r.change, ST_CHANGED);
   }
   for (size_t i = 0; i < MANY; i++) {
     many_uuid(uuid, i);
-    ck_assert_int_eq(state_tracker_poll(st, uuid, "vm", (int)i,
-                                        (i % 2) ? PAUSED : RUNNING, 0, 2000,
-                                        &r),
+    ck_assert_int_eq(st_poll(st, uuid, "vm", (int)i, (i % 2) ? PAUSED : RUNNING,
+                             0, 2000, &r),
                      0);
     ck_assert_int_eq(r.change, ST_NONE);
   }
-  ck_assert_uint_eq(state_tracker_sweep(st, 2000, 2000, 0), 0);
+  ck_assert_uint_eq(st_sweep(st, 2000, 2000, 0), 0);
   size_t n = 0;
-  ck_assert_int_eq(state_tracker_foreach(st, 3000, many_cb, &n), 0);
+  ck_assert_int_eq(st_foreach(st, 3000, many_cb, &n), 0);
   ck_assert_uint_eq(n, MANY);
 
   st_snapshot_t *snap = NULL;
-  ck_assert_int_eq(state_tracker_export(st, BOOT_A, 3000, &snap), 0);
+  ck_assert_int_eq(st_export(st, BOOT_A, 3000, &snap), 0);
   ck_assert_uint_eq(snap->count, MANY);
   for (size_t i = 1; i < MANY; i++)
     ck_assert_int_lt(strcmp(snap->records[i - 1].uuid, snap->records[i].uuid),
                      0);
-  state_tracker_t *st2 = state_tracker_create();
-  ck_assert_int_eq(state_tracker_import(st2, snap, true, 3000), 0);
-  ck_assert_uint_eq(state_tracker_count(st2), MANY);
+  st_tracker_t *st2 = st_create();
+  ck_assert_int_eq(st_import(st2, snap, true, 3000), 0);
+  ck_assert_uint_eq(st_count(st2), MANY);
   st_snapshot_free(snap);
-  state_tracker_destroy(st2);
+  st_destroy(st2);
 
   /* Half are not polled: gone, then forgotten. */
   for (size_t i = 0; i < MANY; i += 2) {
     many_uuid(uuid, i);
-    ck_assert_int_eq(
-        state_tracker_poll(st, uuid, "vm", (int)i, RUNNING, 0, 4000, NULL), 0);
+    ck_assert_int_eq(st_poll(st, uuid, "vm", (int)i, RUNNING, 0, 4000, NULL),
+                     0);
   }
-  ck_assert_uint_eq(state_tracker_sweep(st, 4000, 4000, 100), 0);
-  ck_assert_uint_eq(state_tracker_sweep(st, 4000, 4101, 100), MANY / 2);
-  ck_assert_uint_eq(state_tracker_count(st), MANY / 2);
-  state_tracker_destroy(st);
+  ck_assert_uint_eq(st_sweep(st, 4000, 4000, 100), 0);
+  ck_assert_uint_eq(st_sweep(st, 4000, 4101, 100), MANY / 2);
+  ck_assert_uint_eq(st_count(st), MANY / 2);
+  st_destroy(st);
 }
 END_TEST
 

@@ -1,5 +1,5 @@
 /* fuzz_state_store.c: libFuzzer target for the state file parser, and for
- * state_tracker_import/_export of whatever it accepts.
+ * st_import/_export of whatever it accepts.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
  *     tests/fuzz/fuzz_state_store.c src/state_store.c src/state_tracker.c \
@@ -33,38 +33,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   /* Whatever parses is a valid tracker state. */
   bool same_clock = (size & 1) != 0;
-  state_tracker_t *st = state_tracker_create();
-  if (st == NULL || state_tracker_import(st, snap, same_clock, 1000) != 0 ||
-      state_tracker_count(st) != snap->count)
+  st_tracker_t *st = st_create();
+  if (st == NULL || st_import(st, snap, same_clock, 1000) != 0 ||
+      st_count(st) != snap->count)
     abort();
 
   /* Observe the first domain as saved, and everyone's state changed. */
   if (snap->count > 0) {
     const st_record_t *r = &snap->records[0];
     st_result_t res;
-    if (state_tracker_poll(st, r->uuid, r->name, r->id, r->state, r->reason,
-                           snap->saved_ms, &res) != 0 ||
+    if (st_poll(st, r->uuid, r->name, r->id, r->state, r->reason,
+                snap->saved_ms, &res) != 0 ||
         res.restore == ST_RESTORE_NONE)
       abort();
   }
   for (size_t i = 1; i < snap->count; i += 2) {
     const st_record_t *r = &snap->records[i];
-    if (state_tracker_event(st, r->uuid, NULL, r->id,
-                            (r->state + 1) % ST_STATE_COUNT, 0,
-                            snap->saved_ms + 10, NULL) != 0)
+    if (st_event(st, r->uuid, NULL, r->id, (r->state + 1) % ST_STATE_COUNT, 0,
+                 snap->saved_ms + 10, NULL) != 0)
       abort();
   }
   size_t n = 0;
-  state_tracker_foreach(st, snap->saved_ms + 20, visit, &n);
+  st_foreach(st, snap->saved_ms + 20, visit, &n);
 
   st_snapshot_t *out = NULL;
-  if (state_tracker_export(st, snap->boot_id, snap->saved_ms + 30, &out) != 0 ||
+  if (st_export(st, snap->boot_id, snap->saved_ms + 30, &out) != 0 ||
       out->count != snap->count)
     abort();
   st_snapshot_free(out);
 
-  state_tracker_sweep(st, snap->saved_ms + 40, snap->saved_ms + 50, 5);
-  state_tracker_destroy(st);
+  st_sweep(st, snap->saved_ms + 40, snap->saved_ms + 50, 5);
+  st_destroy(st);
   st_snapshot_free(snap);
   return 0;
 }
