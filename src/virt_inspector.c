@@ -17,7 +17,7 @@
 #include "utils_complain.h"
 
 #include "domain_filter.h"
-#include "inspector.h"
+#include "hypervisor.h"
 #include "instance_name.h"
 #include "mem_stats.h"
 #include "state_store.h"
@@ -46,7 +46,8 @@ static uint64_t conf_forget_after_ms =
     7 * 24 * 3600 * 1000ULL; /* ForgetAfter */
 
 /* ---- runtime ---- */
-static inspector_t *inspector;
+static const hv_ops_t *hv_ops = &hv_libvirt_ops;
+static hv_t *hv;
 static c_complain_t connect_complaint = C_COMPLAIN_INIT_STATIC;
 static c_complain_t read_complaint = C_COMPLAIN_INIT_STATIC;
 static bool ever_connected;
@@ -198,11 +199,11 @@ static void submit_memory(const domain_fields_t *f, const ms_figures_t *fig) {
 /* ---- domain states ---- */
 
 static int notification_severity(int state, int reason) {
-  if (state == VIR_DOMAIN_RUNNING)
+  if (state == HV_RUNNING)
     return NOTIF_OKAY;
-  if (state == VIR_DOMAIN_CRASHED ||
-      (state == VIR_DOMAIN_SHUTOFF && (reason == VIR_DOMAIN_SHUTOFF_CRASHED ||
-                                       reason == VIR_DOMAIN_SHUTOFF_FAILED)))
+  if (state == HV_CRASHED ||
+      (state == HV_SHUTOFF &&
+       (reason == HV_SHUTOFF_CRASHED || reason == HV_SHUTOFF_FAILED)))
     return NOTIF_FAILURE;
   return NOTIF_WARNING;
 }
@@ -434,7 +435,7 @@ typedef struct {
 /* Reads the balloon device from the XML when a domain is first seen
  * running or was restarted (its id changed), and sets the stats period
  * once when MemoryStatsPeriod asks for it. */
-static void learn_balloon(domain_entry_t *e, const inspector_domain_t *d) {
+static void learn_balloon(domain_entry_t *e, const hv_domain_t *d) {
   if (e->balloon_known && e->id == d->id)
     return;
   e->id = d->id;
@@ -442,24 +443,22 @@ static void learn_balloon(domain_entry_t *e, const inspector_domain_t *d) {
   e->await_fresh = false;
   memset(&e->staleness, 0, sizeof(e->staleness));
   e->balloon_known = true; /* once per boot, even if it fails */
-  e->balloon_valid =
-      inspector_domain_balloon(inspector, d->handle, &e->balloon) == 0;
+  e->balloon_valid = hv_ops->domain_balloon(hv, d, &e->balloon) == 0;
   if (!e->balloon_valid) {
     INFO(PLUGIN_NAME " plugin: domain \"%s\": %s; its balloon and stats "
                      "period are unknown, so its statistics are not judged.",
-         d->name, inspector_error(inspector));
+         d->name, hv_ops->error(hv));
     memset(&e->balloon, 0, sizeof(e->balloon));
   }
 }
 
-static void maybe_set_stats_period(domain_entry_t *e,
-                                   const inspector_domain_t *d) {
+static void maybe_set_stats_period(domain_entry_t *e, const hv_domain_t *d) {
   if (conf_stats_period <= 0 || e->period_set_tried ||
       !e->balloon.has_balloon || e->balloon.stats_period != 0)
     return;
   e->period_set_tried = true;
-  if (inspector_domain_set_stats_period(inspector, d->handle,
-                                        (unsigned)conf_stats_period) == 0) {
+  if (hv_ops->domain_set_stats_period(hv, d, (unsigned)conf_stats_period) ==
+      0) {
     e->balloon.stats_period = (unsigned)conf_stats_period;
     /* What QEMU reports now is still the old sample: wait for a new one. */
     e->await_fresh = ms_raw_has(&d->mem, MS_LAST_UPDATE);
@@ -470,11 +469,11 @@ static void maybe_set_stats_period(domain_entry_t *e,
   } else {
     WARNING(PLUGIN_NAME " plugin: domain \"%s\": setting the balloon stats "
                         "period to %d s failed: %s",
-            d->name, conf_stats_period, inspector_error(inspector));
+            d->name, conf_stats_period, hv_ops->error(hv));
   }
 }
 
-static void log_memory_status(domain_entry_t *e, const inspector_domain_t *d,
+static void log_memory_status(domain_entry_t *e, const hv_domain_t *d,
                               const ms_figures_t *fig) {
   if (fig->used_fell_back && fig->used_status == MS_USED_OK &&
       !e->logged_fallback) {
@@ -509,7 +508,7 @@ static void log_memory_status(domain_entry_t *e, const inspector_domain_t *d,
   e->logged_status = (int)fig->used_status;
 }
 
-static int read_domain(const inspector_domain_t *d, void *user_data) {
+static int read_domain(const hv_domain_t *d, void *user_data) {
   read_ctx_t *ctx = user_data;
   if (!domain_filter_selects(conf_filter, d->name))
     return 0;
@@ -530,7 +529,7 @@ static int read_domain(const inspector_domain_t *d, void *user_data) {
   if (rc == 0)
     report_observation(d->name, d->uuid, &r);
 
-  bool running = d->state == VIR_DOMAIN_RUNNING;
+  bool running = d->state == HV_RUNNING;
   if (!d->active) {
     e->id = -1;
     e->balloon_known = false;
@@ -572,14 +571,14 @@ static void submit_health(int domains, cdtime_t started) {
 }
 
 static int connect_libvirt(void) {
-  if (inspector_is_connected(inspector))
+  if (hv_ops->is_connected(hv))
     return 0;
-  if (inspector_connect(inspector) != 0) {
+  if (hv_ops->connect(hv) != 0) {
     c_complain_once(LOG_ERR, &connect_complaint,
                     PLUGIN_NAME
                     " plugin: cannot connect to \"%s\": %s (retrying "
                     "every interval)",
-                    conf_uri, inspector_error(inspector));
+                    conf_uri, hv_ops->error(hv));
     return -1;
   }
   if (c_would_release(&connect_complaint))
@@ -602,22 +601,22 @@ static void connect_events(void) {
   if (!conf_events)
     return;
   if (!events_started) {
-    if (inspector_events_start(inspector, on_lifecycle_event, NULL) != 0) {
+    if (hv_ops->events_start(hv, on_lifecycle_event, NULL) != 0) {
       WARNING(PLUGIN_NAME " plugin: cannot start the event loop: %s; "
                           "transitions are timed at each read.",
-              inspector_error(inspector));
+              hv_ops->error(hv));
       conf_events = false;
       return;
     }
     events_started = true;
   }
-  if (inspector_events_connected(inspector))
+  if (hv_ops->events_connected(hv))
     return;
-  if (inspector_events_connect(inspector) != 0)
+  if (hv_ops->events_connect(hv) != 0)
     c_complain_once(LOG_WARNING, &events_complaint,
                     PLUGIN_NAME " plugin: lifecycle events unavailable: %s; "
                                 "transitions are timed at the next read.",
-                    inspector_error(inspector));
+                    hv_ops->error(hv));
   else
     c_release(LOG_INFO, &events_complaint,
               PLUGIN_NAME " plugin: lifecycle events available again.");
@@ -636,16 +635,16 @@ static int vi_read(void) {
      * by one or the other. */
     connect_events();
     read_generation++;
-    int n = inspector_read(inspector, read_domain, &ctx);
+    int n = hv_ops->read(hv, read_domain, &ctx);
     if (n == -ENOTCONN) {
       c_complain_once(LOG_ERR, &connect_complaint,
                       PLUGIN_NAME " plugin: connection to \"%s\" lost: %s "
                                   "(reconnecting every interval)",
-                      conf_uri, inspector_error(inspector));
+                      conf_uri, hv_ops->error(hv));
     } else if (n < 0) {
       c_complain_once(LOG_WARNING, &read_complaint,
                       PLUGIN_NAME " plugin: reading domains failed: %s",
-                      inspector_error(inspector));
+                      hv_ops->error(hv));
     } else {
       c_release(LOG_INFO, &read_complaint,
                 PLUGIN_NAME " plugin: reading domains works again.");
@@ -823,17 +822,16 @@ static int vi_config(oconfig_item_t *ci) {
 /* ---- init / shutdown ---- */
 
 static int vi_init(void) {
-  if (inspector != NULL)
+  if (hv != NULL)
     return 0;
   if (conf_uri == NULL && (conf_uri = strdup("qemu:///system")) == NULL)
     return -1;
   if (conf_filter == NULL && (conf_filter = domain_filter_create()) == NULL)
     return -1;
   /* Setting a stats period needs a read-write connection. */
-  inspector = inspector_create(conf_uri, conf_stats_period <= 0);
+  hv = hv_ops->create(conf_uri, conf_stats_period <= 0);
   tracker = st_create();
-  if (inspector == NULL || tracker == NULL ||
-      uuid_map_init(&domain_entries) != 0) {
+  if (hv == NULL || tracker == NULL || uuid_map_init(&domain_entries) != 0) {
     ERROR(PLUGIN_NAME " plugin: out of memory");
     return -1;
   }
@@ -861,8 +859,8 @@ static int vi_init(void) {
 }
 
 static int vi_shutdown(void) {
-  inspector_destroy(inspector); /* joins the event thread first */
-  inspector = NULL;
+  hv_ops->destroy(hv); /* joins the event thread first */
+  hv = NULL;
   if (tracker != NULL)
     save_state(now_ms(), true);
   st_destroy(tracker);

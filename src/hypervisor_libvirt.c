@@ -1,5 +1,25 @@
-/* inspector.c: see inspector.h. */
-#include "inspector.h"
+/* hypervisor_libvirt.c: the hypervisor interface (hypervisor.h) over
+ * libvirt. The only file that includes libvirt's headers.
+ *
+ * One connection; one bulk virConnectGetAllDomainStats(STATE | BALLOON) per
+ * read for all domains, and a per-domain virDomainMemoryStats only for an
+ * active domain whose bulk record carries no balloon statistics (libvirt's
+ * test driver, older drivers), four at a time. Lifecycle events come on a
+ * connection of their own, dispatched by a thread running libvirt's
+ * default event loop (process-wide, shared with any other user in the
+ * process: libvirt's GLib loop lets several threads iterate it); ours
+ * wakes at least every 500 ms to notice events_stop.
+ * Cost: a connection opened after the loop is registered gets a watch in
+ * it, and every synchronous call on it then wakes the event thread; a
+ * separate event connection does not avoid that (bench/). So the glue
+ * starts events after the first connect: the polling connection then stays
+ * out of the loop (and has no keepalive: a dead libvirtd is noticed by its
+ * failing calls). A polling connection reopened later is watched again.
+ */
+#include "hypervisor.h"
+#include "hypervisor_libvirt_priv.h"
+
+#include <libvirt/libvirt.h>
 
 #include <errno.h>
 #include <libvirt/virterror.h>
@@ -9,14 +29,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct inspector {
+struct hv {
   char *uri;
   bool read_only;
   virConnectPtr conn;
   char error[256];
 
   /* lifecycle events */
-  inspector_event_fn event_fn;
+  hv_event_fn event_fn;
   void *event_data;
   pthread_mutex_t event_lock; /* guards event_conn and event_callback */
   virConnectPtr event_conn;
@@ -28,6 +48,22 @@ struct inspector {
   int event_timer; /* -1: none */
 };
 
+static void lv_events_stop(hv_t *ins);
+
+/* The plugin's own state and reason numbers are libvirt's. */
+_Static_assert((int)HV_NOSTATE == (int)VIR_DOMAIN_NOSTATE &&
+                   (int)HV_RUNNING == (int)VIR_DOMAIN_RUNNING &&
+                   (int)HV_BLOCKED == (int)VIR_DOMAIN_BLOCKED &&
+                   (int)HV_PAUSED == (int)VIR_DOMAIN_PAUSED &&
+                   (int)HV_SHUTDOWN == (int)VIR_DOMAIN_SHUTDOWN &&
+                   (int)HV_SHUTOFF == (int)VIR_DOMAIN_SHUTOFF &&
+                   (int)HV_CRASHED == (int)VIR_DOMAIN_CRASHED &&
+                   (int)HV_PMSUSPENDED == (int)VIR_DOMAIN_PMSUSPENDED,
+               "hv_state_t is virDomainState");
+_Static_assert(HV_SHUTOFF_CRASHED == (int)VIR_DOMAIN_SHUTOFF_CRASHED &&
+                   HV_SHUTOFF_FAILED == (int)VIR_DOMAIN_SHUTOFF_FAILED,
+               "shutoff reasons are virDomainShutoffReason");
+
 /* Keeps libvirt's default handler from printing our connection's errors to
  * stderr: they are read back with virGetLastError and logged by the glue. */
 static void silent_error(void *user_data, virErrorPtr err) {
@@ -35,7 +71,7 @@ static void silent_error(void *user_data, virErrorPtr err) {
   (void)err;
 }
 
-static void set_error(inspector_t *ins, const char *what) {
+static void set_error(hv_t *ins, const char *what) {
   const char *msg = virGetLastErrorMessage();
   snprintf(ins->error, sizeof(ins->error), "%s: %s", what,
            msg != NULL ? msg : "unknown error");
@@ -51,9 +87,9 @@ static void silence_default_errors(void) {
   virSetErrorFunc(NULL, silent_error);
 }
 
-inspector_t *inspector_create(const char *uri, bool read_only) {
+static hv_t *lv_create(const char *uri, bool read_only) {
   pthread_once(&error_func_once, silence_default_errors);
-  inspector_t *ins = calloc(1, sizeof(*ins));
+  hv_t *ins = calloc(1, sizeof(*ins));
   if (ins == NULL)
     return NULL;
   if (uri != NULL && (ins->uri = strdup(uri)) == NULL) {
@@ -67,30 +103,28 @@ inspector_t *inspector_create(const char *uri, bool read_only) {
   return ins;
 }
 
-void inspector_disconnect(inspector_t *ins) {
+static void lv_disconnect(hv_t *ins) {
   if (ins == NULL || ins->conn == NULL)
     return;
   virConnectClose(ins->conn);
   ins->conn = NULL;
 }
 
-void inspector_destroy(inspector_t *ins) {
+static void lv_destroy(hv_t *ins) {
   if (ins == NULL)
     return;
-  inspector_events_stop(ins);
-  inspector_disconnect(ins);
+  lv_events_stop(ins);
+  lv_disconnect(ins);
   pthread_mutex_destroy(&ins->event_lock);
   free(ins->uri);
   free(ins);
 }
 
-bool inspector_is_connected(const inspector_t *ins) {
-  return ins->conn != NULL;
-}
+static bool lv_is_connected(const hv_t *ins) { return ins->conn != NULL; }
 
-const char *inspector_error(const inspector_t *ins) { return ins->error; }
+static const char *lv_error(const hv_t *ins) { return ins->error; }
 
-int inspector_connect(inspector_t *ins) {
+static int lv_connect(hv_t *ins) {
   if (ins->conn != NULL)
     return 0;
   ins->conn = ins->read_only ? virConnectOpenReadOnly(ins->uri)
@@ -105,10 +139,10 @@ int inspector_connect(inspector_t *ins) {
 }
 
 /* A libvirt failure: was it the connection? Closes it if so. */
-static int classify_failure(inspector_t *ins, const char *what) {
+static int classify_failure(hv_t *ins, const char *what) {
   set_error(ins, what);
   if (virConnectIsAlive(ins->conn) != 1) {
-    inspector_disconnect(ins);
+    lv_disconnect(ins);
     return -ENOTCONN;
   }
   return -EIO;
@@ -146,13 +180,13 @@ static int tag_from_libvirt(int tag) {
 }
 
 static bool state_is_active(int state) {
-  return state != VIR_DOMAIN_SHUTOFF && state != VIR_DOMAIN_NOSTATE;
+  return state != HV_SHUTOFF && state != HV_NOSTATE;
 }
 
 /* One domain of a read: parsed from the bulk record, completed by the
  * per-domain memory call where needed, then visited. */
 typedef struct read_slot {
-  inspector_domain_t d;
+  hv_domain_t d;
   char uuid[VIR_UUID_STRING_BUFLEN];
   bool skip; /* gone during the call */
 } read_slot_t;
@@ -223,8 +257,8 @@ static void *memory_worker(void *arg) {
 
 /* Runs the memory calls, concurrently when there are enough. 0 or
  * -ENOTCONN (the connection is then closed). */
-static int run_memory_calls(inspector_t *ins, read_slot_t *slots,
-                            const int *todo, int count) {
+static int run_memory_calls(hv_t *ins, read_slot_t *slots, const int *todo,
+                            int count) {
   memory_job_t job = {
       .conn = ins->conn, .slots = slots, .todo = todo, .count = count};
   atomic_init(&job.next, 0);
@@ -245,14 +279,14 @@ static int run_memory_calls(inspector_t *ins, read_slot_t *slots,
   if (!atomic_load(&job.lost))
     return 0;
   snprintf(ins->error, sizeof(ins->error), "%s", job.error);
-  inspector_disconnect(ins);
+  lv_disconnect(ins);
   return -ENOTCONN;
 }
 
 /* Fills a slot from a bulk record. Returns whether the domain needs the
  * per-domain memory call (active, and no balloon data in the record). */
 static bool parse_record(virDomainStatsRecordPtr rec, read_slot_t *slot) {
-  inspector_domain_t *d = &slot->d;
+  hv_domain_t *d = &slot->d;
   memset(slot, 0, sizeof(*slot));
   d->handle = rec->dom;
   d->state = -1;
@@ -304,8 +338,7 @@ static bool parse_record(virDomainStatsRecordPtr rec, read_slot_t *slot) {
   return true;
 }
 
-int inspector_read(inspector_t *ins, inspector_visit_fn visit,
-                   void *user_data) {
+static int lv_read(hv_t *ins, hv_visit_fn visit, void *user_data) {
   if (ins->conn == NULL) {
     snprintf(ins->error, sizeof(ins->error), "not connected");
     return -ENOTCONN;
@@ -348,9 +381,9 @@ cleanup:
   return rc;
 }
 
-int inspector_domain_balloon(inspector_t *ins, virDomainPtr dom,
+static int lv_domain_balloon(hv_t *ins, const hv_domain_t *d,
                              domain_balloon_t *ret) {
-  char *xml = virDomainGetXMLDesc(dom, 0);
+  char *xml = virDomainGetXMLDesc(d->handle, 0);
   if (xml == NULL) {
     set_error(ins, "virDomainGetXMLDesc");
     return -EIO;
@@ -365,9 +398,9 @@ int inspector_domain_balloon(inspector_t *ins, virDomainPtr dom,
   return 0;
 }
 
-int inspector_domain_set_stats_period(inspector_t *ins, virDomainPtr dom,
+static int lv_domain_set_stats_period(hv_t *ins, const hv_domain_t *d,
                                       unsigned period_s) {
-  if (virDomainSetMemoryStatsPeriod(dom, (int)period_s,
+  if (virDomainSetMemoryStatsPeriod(d->handle, (int)period_s,
                                     VIR_DOMAIN_AFFECT_LIVE) != 0) {
     set_error(ins, "virDomainSetMemoryStatsPeriod");
     return -EIO;
@@ -377,7 +410,7 @@ int inspector_domain_set_stats_period(inspector_t *ins, virDomainPtr dom,
 
 /* ---- lifecycle events ---- */
 
-int inspector_event_state(int event, int detail, int *ret_reason) {
+int hv_libvirt_event_state(int event, int detail, int *ret_reason) {
   *ret_reason = 0;
   switch (event) {
   case VIR_DOMAIN_EVENT_STARTED: {
@@ -448,9 +481,9 @@ int inspector_event_state(int event, int detail, int *ret_reason) {
 static int lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event,
                         int detail, void *opaque) {
   (void)conn;
-  inspector_t *ins = opaque;
+  hv_t *ins = opaque;
   int reason;
-  int state = inspector_event_state(event, detail, &reason);
+  int state = hv_libvirt_event_state(event, detail, &reason);
   char uuid[VIR_UUID_STRING_BUFLEN];
   const char *name = virDomainGetName(dom);
   if (state < 0 || name == NULL || virDomainGetUUIDString(dom, uuid) != 0)
@@ -465,7 +498,7 @@ static int lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event,
 static void close_cb(virConnectPtr conn, int reason, void *opaque) {
   (void)conn;
   (void)reason;
-  inspector_t *ins = opaque;
+  hv_t *ins = opaque;
   atomic_store(&ins->event_conn_lost, true);
 }
 
@@ -475,7 +508,7 @@ static void wake_cb(int timer, void *opaque) {
 }
 
 static void *event_thread_main(void *arg) {
-  inspector_t *ins = arg;
+  hv_t *ins = arg;
   while (!atomic_load(&ins->event_stop)) {
     if (virEventRunDefaultImpl() < 0) {
       /* Nothing sensible to log from here at every turn; the read
@@ -494,8 +527,7 @@ static void register_event_impl(void) {
   event_impl_rc = virEventRegisterDefaultImpl();
 }
 
-int inspector_events_start(inspector_t *ins, inspector_event_fn fn,
-                           void *user_data) {
+static int lv_events_start(hv_t *ins, hv_event_fn fn, void *user_data) {
   if (ins->event_thread_running)
     return 0;
   ins->event_fn = fn;
@@ -525,7 +557,7 @@ int inspector_events_start(inspector_t *ins, inspector_event_fn fn,
 }
 
 /* Closes the event connection; event_lock held. */
-static void events_close_locked(inspector_t *ins) {
+static void events_close_locked(hv_t *ins) {
   if (ins->event_conn == NULL)
     return;
   if (ins->event_callback >= 0)
@@ -536,11 +568,11 @@ static void events_close_locked(inspector_t *ins) {
   ins->event_callback = -1;
 }
 
-bool inspector_events_connected(const inspector_t *ins) {
+static bool lv_events_connected(const hv_t *ins) {
   return ins->event_conn != NULL && !atomic_load(&ins->event_conn_lost);
 }
 
-int inspector_events_connect(inspector_t *ins) {
+static int lv_events_connect(hv_t *ins) {
   int rc = 0;
   pthread_mutex_lock(&ins->event_lock);
   if (ins->event_conn != NULL && !atomic_load(&ins->event_conn_lost))
@@ -571,7 +603,7 @@ cleanup:
   return rc;
 }
 
-void inspector_events_stop(inspector_t *ins) {
+static void lv_events_stop(hv_t *ins) {
   pthread_mutex_lock(&ins->event_lock);
   events_close_locked(ins);
   pthread_mutex_unlock(&ins->event_lock);
@@ -584,3 +616,19 @@ void inspector_events_stop(inspector_t *ins) {
     virEventRemoveTimeout(ins->event_timer);
   ins->event_timer = -1;
 }
+
+const hv_ops_t hv_libvirt_ops = {
+    .create = lv_create,
+    .destroy = lv_destroy,
+    .connect = lv_connect,
+    .disconnect = lv_disconnect,
+    .is_connected = lv_is_connected,
+    .read = lv_read,
+    .domain_balloon = lv_domain_balloon,
+    .domain_set_stats_period = lv_domain_set_stats_period,
+    .error = lv_error,
+    .events_start = lv_events_start,
+    .events_connect = lv_events_connect,
+    .events_connected = lv_events_connected,
+    .events_stop = lv_events_stop,
+};

@@ -1,7 +1,10 @@
 /* Tests of the libvirt side against libvirt's own test driver, in process
  * (test:///default): a real libvirt, no daemon. The end-to-end suites cover
  * the same code through libvirtd and collectd. */
-#include "inspector.h"
+#include "hypervisor.h"
+#include "hypervisor_libvirt_priv.h"
+
+#include <libvirt/libvirt.h>
 
 #include "check_run.h"
 
@@ -15,6 +18,8 @@
 
 #define URI "test:///default"
 
+static const hv_ops_t *const lv = &hv_libvirt_ops;
+
 typedef struct {
   int count;
   char name[64][64];
@@ -23,7 +28,7 @@ typedef struct {
   bool from_bulk[64];
 } seen_t;
 
-static int collect(const inspector_domain_t *d, void *user_data) {
+static int collect(const hv_domain_t *d, void *user_data) {
   seen_t *s = user_data;
   if (s->count < 64) {
     snprintf(s->name[s->count], sizeof(s->name[0]), "%s", d->name);
@@ -65,17 +70,17 @@ static virDomainPtr create(const char *name, const char *devices) {
 }
 
 START_TEST(test_read_test_driver) {
-  inspector_t *ins = inspector_create(URI, true);
+  hv_t *ins = lv->create(URI, true);
   ck_assert_ptr_nonnull(ins);
-  ck_assert_int_eq(inspector_connect(ins), 0);
-  ck_assert(inspector_is_connected(ins));
+  ck_assert_int_eq(lv->connect(ins), 0);
+  ck_assert(lv->is_connected(ins));
 
   virDomainPtr plain = create("no-balloon", "");
   virDomainPtr ballooned =
       create("with-balloon", "<memballoon model='virtio'/>");
 
   seen_t s = {0};
-  int n = inspector_read(ins, collect, &s);
+  int n = lv->read(ins, collect, &s);
   ck_assert_int_eq(n, s.count);
   ck_assert_int_ge(n, 3);
 
@@ -102,13 +107,14 @@ START_TEST(test_read_test_driver) {
   ck_assert_int_eq(virDomainDestroy(ballooned), 0); /* transient: gone */
   ck_assert_int_eq(virDomainSuspend(plain), 0);
   memset(&s, 0, sizeof(s));
-  inspector_read(ins, collect, &s);
+  lv->read(ins, collect, &s);
   ck_assert_int_lt(find(&s, "with-balloon"), 0);
   ck_assert_int_eq(s.state[find(&s, "no-balloon")], VIR_DOMAIN_PAUSED);
 
   domain_balloon_t b;
   virDomainPtr test = virDomainLookupByName(admin, "test");
-  ck_assert_int_eq(inspector_domain_balloon(ins, test, &b), 0);
+  ck_assert_int_eq(lv->domain_balloon(ins, &(hv_domain_t){.handle = test}, &b),
+                   0);
   ck_assert(b.has_balloon);
   ck_assert_uint_eq(b.stats_period, 0);
 
@@ -116,7 +122,7 @@ START_TEST(test_read_test_driver) {
   virDomainFree(plain);
   virDomainFree(ballooned);
   virDomainFree(test);
-  inspector_destroy(ins);
+  lv->destroy(ins);
 }
 END_TEST
 
@@ -130,10 +136,10 @@ START_TEST(test_read_many_concurrently) {
     snprintf(name, sizeof(name), "many-%02d", i);
     doms[i] = create(name, "<memballoon model='virtio'/>");
   }
-  inspector_t *ins = inspector_create(URI, true);
-  ck_assert_int_eq(inspector_connect(ins), 0);
+  hv_t *ins = lv->create(URI, true);
+  ck_assert_int_eq(lv->connect(ins), 0);
   seen_t s = {0};
-  ck_assert_int_eq(inspector_read(ins, collect, &s), N + 1);
+  ck_assert_int_eq(lv->read(ins, collect, &s), N + 1);
   for (int i = 0; i < s.count; i++) {
     ck_assert_msg(ms_raw_has(&s.mem[i], MS_AVAILABLE), "%s has no stats",
                   s.name[i]);
@@ -143,20 +149,19 @@ START_TEST(test_read_many_concurrently) {
     virDomainDestroy(doms[i]);
     virDomainFree(doms[i]);
   }
-  inspector_destroy(ins);
+  lv->destroy(ins);
 }
 END_TEST
 
 START_TEST(test_refused_connection) {
-  inspector_t *ins =
-      inspector_create("test+unix:///default?socket=/nonexistent/sock", true);
-  ck_assert_int_eq(inspector_connect(ins), -ECONNREFUSED);
-  ck_assert(!inspector_is_connected(ins));
-  ck_assert_ptr_nonnull(strstr(inspector_error(ins), "/nonexistent/sock"));
+  hv_t *ins = lv->create("test+unix:///default?socket=/nonexistent/sock", true);
+  ck_assert_int_eq(lv->connect(ins), -ECONNREFUSED);
+  ck_assert(!lv->is_connected(ins));
+  ck_assert_ptr_nonnull(strstr(lv->error(ins), "/nonexistent/sock"));
   seen_t s = {0};
-  ck_assert_int_eq(inspector_read(ins, collect, &s), -ENOTCONN);
-  inspector_destroy(ins);
-  inspector_destroy(NULL);
+  ck_assert_int_eq(lv->read(ins, collect, &s), -ENOTCONN);
+  lv->destroy(ins);
+  lv->destroy(NULL);
 }
 END_TEST
 
@@ -195,10 +200,10 @@ static bool wait_events(int want) {
 }
 
 START_TEST(test_lifecycle_events) {
-  inspector_t *ins = inspector_create(URI, true);
-  ck_assert_int_eq(inspector_events_start(ins, on_event, NULL), 0);
-  ck_assert_int_eq(inspector_events_connect(ins), 0);
-  ck_assert(inspector_events_connected(ins));
+  hv_t *ins = lv->create(URI, true);
+  ck_assert_int_eq(lv->events_start(ins, on_event, NULL), 0);
+  ck_assert_int_eq(lv->events_connect(ins), 0);
+  ck_assert(lv->events_connected(ins));
 
   virDomainPtr test = virDomainLookupByName(admin, "test");
   ck_assert_int_eq(virDomainSuspend(test), 0);
@@ -218,9 +223,9 @@ START_TEST(test_lifecycle_events) {
   ck_assert_int_eq(ev_reason, VIR_DOMAIN_SHUTOFF_DESTROYED);
   virDomainFree(test);
 
-  inspector_events_stop(ins); /* joins the thread within ~0.5 s */
-  ck_assert(!inspector_events_connected(ins));
-  inspector_destroy(ins);
+  lv->events_stop(ins); /* joins the thread within ~0.5 s */
+  ck_assert(!lv->events_connected(ins));
+  lv->destroy(ins);
 }
 END_TEST
 
@@ -264,7 +269,7 @@ static const struct {
 START_TEST(test_event_mapping) {
   int reason = -7;
   int state =
-      inspector_event_state(mapping[_i].event, mapping[_i].detail, &reason);
+      hv_libvirt_event_state(mapping[_i].event, mapping[_i].detail, &reason);
   ck_assert_int_eq(state, mapping[_i].state);
   if (state >= 0)
     ck_assert_int_eq(reason, mapping[_i].reason);
