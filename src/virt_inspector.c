@@ -20,6 +20,7 @@
 #include "hypervisor.h"
 #include "instance_name.h"
 #include "mem_stats.h"
+#include "mem_watch.h"
 #include "state_store.h"
 #include "state_tracker.h"
 #include "uuid_map.h"
@@ -66,17 +67,8 @@ static uint64_t last_save_ms;
 /* What the glue remembers of a domain between reads. */
 typedef struct domain_entry {
   uuid_map_node_t node; /* first: the map's link and the uuid */
-  int id;               /* libvirt id when last seen: a change is a restart */
-  bool balloon_known;   /* balloon read from the XML for this id */
-  bool balloon_valid;   /* ... and parsed: balloon is what the XML says */
-  domain_balloon_t balloon;
-  bool period_set_tried;
-  bool await_fresh;       /* period just set: the boot-time sample is still */
-  uint64_t frozen_update; /* there, with this last_update, until it moves */
-  ms_staleness_t staleness;
-  int logged_status; /* ms_used_status_t last logged, -1: none */
-  bool logged_fallback;
-  unsigned generation; /* read cycle that last saw it */
+  mw_t watch;           /* its memory statistics */
+  unsigned generation;  /* read cycle that last saw it */
 } domain_entry_t;
 
 static uuid_map_t domain_entries; /* of domain_entry_t */
@@ -97,8 +89,7 @@ static domain_entry_t *domain_entry_get(const char *uuid) {
   if ((e = calloc(1, sizeof(*e))) == NULL)
     return NULL;
   sstrncpy(e->node.uuid, uuid, sizeof(e->node.uuid));
-  e->id = -1;
-  e->logged_status = -1;
+  mw_init(&e->watch);
   uuid_map_insert(&domain_entries, &e->node);
   return e;
 }
@@ -432,80 +423,69 @@ typedef struct {
   int selected;
 } read_ctx_t;
 
-/* Reads the balloon device from the XML when a domain is first seen
- * running or was restarted (its id changed), and sets the stats period
- * once when MemoryStatsPeriod asks for it. */
-static void learn_balloon(domain_entry_t *e, const hv_domain_t *d) {
-  if (e->balloon_known && e->id == d->id)
-    return;
-  e->id = d->id;
-  e->period_set_tried = false;
-  e->await_fresh = false;
-  memset(&e->staleness, 0, sizeof(e->staleness));
-  e->balloon_known = true; /* once per boot, even if it fails */
-  e->balloon_valid = hv_ops->domain_balloon(hv, d, &e->balloon) == 0;
-  if (!e->balloon_valid) {
-    INFO(PLUGIN_NAME " plugin: domain \"%s\": %s; its balloon and stats "
-                     "period are unknown, so its statistics are not judged.",
-         d->name, hv_ops->error(hv));
-    memset(&e->balloon, 0, sizeof(e->balloon));
+/* Reads the balloon device (XML) when the watcher asks (first seen
+ * running, or restarted), and sets the stats period once per boot when
+ * MemoryStatsPeriod asks for it. */
+static void feed_watcher(mw_t *w, const hv_domain_t *d) {
+  if (mw_needs_balloon(w, d->id)) {
+    domain_balloon_t b;
+    bool ok = hv_ops->domain_balloon(hv, d, &b) == 0;
+    if (!ok)
+      INFO(
+          PLUGIN_NAME
+          " plugin: domain \"%s\": %s; its balloon and stats period are unknown, so its statistics are not judged.",
+          d->name, hv_ops->error(hv));
+    mw_balloon(w, d->id, ok ? &b : NULL);
   }
+  unsigned period = (unsigned)conf_stats_period;
+  if (!mw_wants_period(w, d->state == HV_RUNNING, period))
+    return;
+  bool ok = hv_ops->domain_set_stats_period(hv, d, period) == 0;
+  mw_period_set(w, ok, period, &d->mem);
+  if (ok)
+    INFO(
+        PLUGIN_NAME
+        " plugin: domain \"%s\": balloon stats period was 0, set to %u s (live) as MemoryStatsPeriod asks.",
+        d->name, period);
+  else
+    WARNING(
+        PLUGIN_NAME
+        " plugin: domain \"%s\": setting the balloon stats period to %u s failed: %s",
+        d->name, period, hv_ops->error(hv));
 }
 
-static void maybe_set_stats_period(domain_entry_t *e, const hv_domain_t *d) {
-  if (conf_stats_period <= 0 || e->period_set_tried ||
-      !e->balloon.has_balloon || e->balloon.stats_period != 0)
-    return;
-  e->period_set_tried = true;
-  if (hv_ops->domain_set_stats_period(hv, d, (unsigned)conf_stats_period) ==
-      0) {
-    e->balloon.stats_period = (unsigned)conf_stats_period;
-    /* What QEMU reports now is still the old sample: wait for a new one. */
-    e->await_fresh = ms_raw_has(&d->mem, MS_LAST_UPDATE);
-    e->frozen_update = d->mem.value[MS_LAST_UPDATE];
-    INFO(PLUGIN_NAME " plugin: domain \"%s\": balloon stats period was 0, "
-                     "set to %d s (live) as MemoryStatsPeriod asks.",
-         d->name, conf_stats_period);
-  } else {
-    WARNING(PLUGIN_NAME " plugin: domain \"%s\": setting the balloon stats "
-                        "period to %d s failed: %s",
-            d->name, conf_stats_period, hv_ops->error(hv));
+static void log_memory(const char *name, const mw_output_t *out) {
+  if (out->log_fallback)
+    INFO(
+        PLUGIN_NAME
+        " plugin: domain \"%s\" reports no 'usable' memory; memory-used falls back to available - unused.",
+        name);
+  const char *why = ms_used_status_text(out->fig.used_status);
+  switch (out->log) {
+  case MW_LOG_NONE:
+    break;
+  case MW_LOG_USED_AGAIN:
+    INFO(PLUGIN_NAME " plugin: domain \"%s\": memory-used is reported again.",
+         name);
+    break;
+  case MW_LOG_NO_STATS:
+    INFO(PLUGIN_NAME
+         " plugin: domain \"%s\": %s; no memory values (empty data).",
+         name, why);
+    break;
+  case MW_LOG_HOST_ONLY:
+    INFO(
+        PLUGIN_NAME
+        " plugin: domain \"%s\": %s; only host-side memory values (rss, actual_balloon) are dispatched (empty data).",
+        name, why);
+    break;
+  case MW_LOG_NO_USED:
+    INFO(
+        PLUGIN_NAME
+        " plugin: domain \"%s\": %s; memory-used and percent-used not dispatched (empty data).",
+        name, why);
+    break;
   }
-}
-
-static void log_memory_status(domain_entry_t *e, const hv_domain_t *d,
-                              const ms_figures_t *fig) {
-  if (fig->used_fell_back && fig->used_status == MS_USED_OK &&
-      !e->logged_fallback) {
-    e->logged_fallback = true;
-    INFO(PLUGIN_NAME " plugin: domain \"%s\" reports no 'usable' memory; "
-                     "memory-used falls back to available - unused.",
-         d->name);
-  }
-  if ((int)fig->used_status == e->logged_status)
-    return;
-  if (fig->used_status == MS_USED_OK) {
-    if (e->logged_status != -1)
-      INFO(PLUGIN_NAME " plugin: domain \"%s\": memory-used is reported "
-                       "again.",
-           d->name);
-  } else if (fig->used_status == MS_USED_NO_STATS) {
-    INFO(PLUGIN_NAME " plugin: domain \"%s\": %s; no memory values "
-                     "(empty data).",
-         d->name, ms_used_status_text(fig->used_status));
-  } else if (fig->used_status == MS_USED_STALE ||
-             fig->used_status == MS_USED_NO_PERIOD ||
-             fig->used_status == MS_USED_NO_BALLOON) {
-    INFO(PLUGIN_NAME " plugin: domain \"%s\": %s; only host-side memory "
-                     "values (rss, actual_balloon) are dispatched (empty "
-                     "data).",
-         d->name, ms_used_status_text(fig->used_status));
-  } else {
-    INFO(PLUGIN_NAME " plugin: domain \"%s\": %s; memory-used and "
-                     "percent-used not dispatched (empty data).",
-         d->name, ms_used_status_text(fig->used_status));
-  }
-  e->logged_status = (int)fig->used_status;
 }
 
 static int read_domain(const hv_domain_t *d, void *user_data) {
@@ -529,38 +509,25 @@ static int read_domain(const hv_domain_t *d, void *user_data) {
   if (rc == 0)
     report_observation(d->name, d->uuid, &r);
 
-  bool running = d->state == HV_RUNNING;
   if (!d->active) {
-    e->id = -1;
-    e->balloon_known = false;
+    mw_inactive(&e->watch);
     return 0;
   }
-  learn_balloon(e, d);
-  if (running)
-    maybe_set_stats_period(e, d);
-
-  /* Is what the guest reported current? */
-  ms_guest_t guest = MS_GUEST_LIVE;
-  if (e->await_fresh && (!ms_raw_has(&d->mem, MS_LAST_UPDATE) ||
-                         d->mem.value[MS_LAST_UPDATE] != e->frozen_update))
-    e->await_fresh = false;
-  if (e->balloon_valid && !e->balloon.has_balloon)
-    guest = MS_GUEST_NO_BALLOON;
-  else if (e->balloon_valid && e->balloon.period_gates_stats &&
-           (e->balloon.stats_period == 0 || e->await_fresh))
-    guest = MS_GUEST_NO_PERIOD;
-  bool stale = ms_staleness_judge(&e->staleness, &d->mem, running,
-                                  e->balloon.stats_period, ctx->interval_ms,
-                                  ctx->now_ms);
-  if (stale && guest == MS_GUEST_LIVE)
-    guest = MS_GUEST_STALE;
-  ms_figures_t fig;
-  ms_compute(&d->mem, conf_formula, guest, &fig);
-  log_memory_status(e, d, &fig);
+  feed_watcher(&e->watch, d);
+  mw_input_t in = {
+      .mem = &d->mem,
+      .running = d->state == HV_RUNNING,
+      .formula = conf_formula,
+      .interval_ms = ctx->interval_ms,
+      .now_ms = ctx->now_ms,
+  };
+  mw_output_t out;
+  mw_judge(&e->watch, &in, &out);
+  log_memory(d->name, &out);
 
   domain_fields_t fields;
   domain_fields(d->name, d->uuid, &fields);
-  submit_memory(&fields, &fig);
+  submit_memory(&fields, &out.fig);
   return 0;
 }
 
