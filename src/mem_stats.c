@@ -121,22 +121,19 @@ const char *ms_used_status_text(ms_used_status_t status) {
   case MS_USED_NO_STATS:
     return "no memory statistics reported (no balloon device?)";
   case MS_USED_NO_AVAILABLE:
-    return "no 'available' statistic (guest balloon driver not loaded or "
-           "stats period 0)";
+    return "no 'available' statistic (guest balloon driver not loaded or stats period 0)";
   case MS_USED_NO_SUBTRAHEND:
     return "no 'unused'/'usable' statistic";
   case MS_USED_SUBTRAHEND_LARGER:
     return "'unused'/'usable' larger than 'available'";
   case MS_USED_STALE:
-    return "guest statistics are stale (last_update does not advance); "
-           "guest-reported figures withheld";
+    return "guest statistics are stale (last_update does not advance); guest-reported figures withheld";
   case MS_USED_OVERFLOW:
     return "a size too large to be true";
   case MS_USED_NO_BALLOON:
     return "no balloon device: the guest reports no memory statistics";
   case MS_USED_NO_PERIOD:
-    return "balloon stats period is 0: QEMU repeats the guest's boot-time "
-           "sample (set <stats period='N'/> or MemoryStatsPeriod)";
+    return "balloon stats period is 0: QEMU repeats the guest's boot-time sample (set <stats period='N'/> or MemoryStatsPeriod)";
   }
   return "unknown";
 }

@@ -1,14 +1,15 @@
-/* virt_inspector.c: the collectd glue.
+/* virt_inspector.c: the collectd glue: registration, the read and event
+ * wiring, dispatch and logging.
  *
- * Config, init, read, shutdown and dispatch. The work is elsewhere:
- * inspector.[ch] talks to libvirt (polling and lifecycle events),
- * mem_stats.[ch] turns balloon statistics into figures, state_tracker.[ch]
- * accounts the time in each state, state_store.[ch] keeps it across
- * restarts, domain_filter/instance_name/domain_xml are small pure helpers.
+ * The work is elsewhere: hypervisor.h (libvirt behind a table of functions,
+ * hypervisor_libvirt.c), mem_watch.[ch] (is a domain's memory data live,
+ * and which line to log), mem_stats.[ch] (balloon statistics -> figures),
+ * state_tracker.[ch] (time in each state), persist.[ch] (the state file
+ * across restarts: boot id, load policy, save thread), vi_config.[ch] (the
+ * configuration), domain_filter/instance_name small pure helpers.
  * This file owns the locking (the event thread and the read thread share
- * the tracker) and the per-domain memory of what was already logged, so
- * that an operator sees one line per domain and cause, not one per
- * interval.
+ * the tracker) and the per-domain watchers, so that an operator sees one
+ * line per domain and cause, not one per interval.
  */
 #include "collectd.h"
 
@@ -16,53 +17,64 @@
 #include "utils/common/common.h"
 #include "utils_complain.h"
 
-#include "domain_filter.h"
 #include "hypervisor.h"
 #include "instance_name.h"
-#include "mem_stats.h"
 #include "mem_watch.h"
-#include "state_store.h"
+#include "persist.h"
 #include "state_tracker.h"
 #include "uuid_map.h"
+#include "vi_config.h"
+#include "virt_inspector_priv.h"
 
 #include <pthread.h>
 #include <time.h>
 
 #define PLUGIN_NAME "virt_inspector"
 
-typedef enum { FORMAT_HOSTNAME, FORMAT_NAME, FORMAT_UUID } field_format_t;
+static vi_config_t conf;
 
-/* ---- configuration ---- */
-static char *conf_uri;
-static domain_filter_t *conf_filter;
-static field_format_t conf_host_format = FORMAT_HOSTNAME;
-static field_format_t conf_instance_format = FORMAT_NAME;
-static ms_formula_t conf_formula = MS_USED_UNUSED;
-static int conf_stats_period;   /* MemoryStatsPeriod, 0: never touch guests */
-static bool conf_events = true; /* LifecycleEvents */
-static bool conf_notifications = true;             /* Notifications */
-static char *conf_state_file;                      /* StateFile */
-static uint64_t conf_save_interval_ms = 60 * 1000; /* StateSaveInterval */
-static uint64_t conf_forget_after_ms =
-    7 * 24 * 3600 * 1000ULL; /* ForgetAfter */
-
-/* ---- runtime ---- */
+/* The hypervisor (tests swap the ops: virt_inspector_priv.h). */
 static const hv_ops_t *hv_ops = &hv_libvirt_ops;
 static hv_t *hv;
-static c_complain_t connect_complaint = C_COMPLAIN_INIT_STATIC;
-static c_complain_t read_complaint = C_COMPLAIN_INIT_STATIC;
-static bool ever_connected;
-static bool events_started; /* libvirt's event loop registered and running */
-static c_complain_t events_complaint = C_COMPLAIN_INIT_STATIC;
-static c_complain_t save_complaint = C_COMPLAIN_INIT_STATIC;
 
-/* The tracker is shared by the read thread and the event thread. */
-static pthread_mutex_t tracker_lock = PTHREAD_MUTEX_INITIALIZER;
-static st_tracker_t *tracker;
-static uint64_t tracker_floor_ms; /* time of the last dispatched view */
-static char boot_id[ST_UUID_LEN + 1];
-static bool saving_enabled;
-static uint64_t last_save_ms;
+/* What the event thread and the read thread share, under its lock. */
+static struct {
+  pthread_mutex_t lock;
+  st_tracker_t *tracker;
+  uint64_t floor_ms; /* time of the last dispatched view */
+} shared = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* The read thread's own. */
+static struct {
+  uuid_map_t domains; /* of domain_entry_t */
+  unsigned generation;
+  bool ever_connected;
+  bool events_started; /* the event machinery started (once) */
+  c_complain_t connect_complaint;
+  c_complain_t read_complaint;
+  c_complain_t events_complaint;
+  c_complain_t save_complaint;
+} reader = {
+    .connect_complaint = C_COMPLAIN_INIT_STATIC,
+    .read_complaint = C_COMPLAIN_INIT_STATIC,
+    .events_complaint = C_COMPLAIN_INIT_STATIC,
+    .save_complaint = C_COMPLAIN_INIT_STATIC,
+};
+
+static persist_t *store;
+
+static uint64_t clock_boottime_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t (*now_ms)(void) = clock_boottime_ms;
+
+void vi_priv_set_hypervisor(const hv_ops_t *ops) { hv_ops = ops; }
+void vi_priv_set_clock(uint64_t (*fn)(void)) {
+  now_ms = fn != NULL ? fn : clock_boottime_ms;
+}
 
 /* What the glue remembers of a domain between reads. */
 typedef struct domain_entry {
@@ -71,26 +83,15 @@ typedef struct domain_entry {
   unsigned generation;  /* read cycle that last saw it */
 } domain_entry_t;
 
-static uuid_map_t domain_entries; /* of domain_entry_t */
-static unsigned read_generation;
-
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_BOOTTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* ---- per-domain entries ---- */
-
 static domain_entry_t *domain_entry_get(const char *uuid) {
-  domain_entry_t *e = (domain_entry_t *)uuid_map_find(&domain_entries, uuid);
+  domain_entry_t *e = (domain_entry_t *)uuid_map_find(&reader.domains, uuid);
   if (e != NULL)
     return e;
   if ((e = calloc(1, sizeof(*e))) == NULL)
     return NULL;
   sstrncpy(e->node.uuid, uuid, sizeof(e->node.uuid));
   mw_init(&e->watch);
-  uuid_map_insert(&domain_entries, &e->node);
+  uuid_map_insert(&reader.domains, &e->node);
   return e;
 }
 
@@ -98,7 +99,7 @@ static void domain_entry_free(uuid_map_node_t *node) { free(node); }
 
 static bool domain_entry_unseen(uuid_map_node_t *node, void *user_data) {
   (void)user_data;
-  return ((domain_entry_t *)node)->generation != read_generation;
+  return ((domain_entry_t *)node)->generation != reader.generation;
 }
 
 /* ---- dispatch ---- */
@@ -138,14 +139,14 @@ static void domain_fields(const char *name, const char *uuid,
   char mapped[INSTANCE_NAME_MAX + 1];
   instance_name_from_domain(name, uuid, mapped);
   f->host_or_null = NULL;
-  if (conf_host_format == FORMAT_NAME) {
+  if (conf.host_format == VI_FORMAT_NAME) {
     sstrncpy(f->host, mapped, sizeof(f->host));
     f->host_or_null = f->host;
-  } else if (conf_host_format == FORMAT_UUID) {
+  } else if (conf.host_format == VI_FORMAT_UUID) {
     sstrncpy(f->host, uuid, sizeof(f->host));
     f->host_or_null = f->host;
   }
-  sstrncpy(f->instance, conf_instance_format == FORMAT_UUID ? uuid : mapped,
+  sstrncpy(f->instance, conf.instance_format == VI_FORMAT_UUID ? uuid : mapped,
            sizeof(f->instance));
 }
 
@@ -213,11 +214,11 @@ static void notify_transition(const char *name, const char *uuid,
   sstrncpy(n.plugin, PLUGIN_NAME, sizeof(n.plugin));
   sstrncpy(n.plugin_instance, f.instance, sizeof(n.plugin_instance));
   sstrncpy(n.type, "domain_state", sizeof(n.type));
-  ssnprintf(n.message, sizeof(n.message),
-            "Domain \"%s\" changed from %s to %s (reason %d) after %.3f s "
-            "in %s",
-            name, st_state_name(r->old_state), st_state_name(r->new_state),
-            r->new_reason, seconds, st_state_name(r->old_state));
+  ssnprintf(
+      n.message, sizeof(n.message),
+      "Domain \"%s\" changed from %s to %s (reason %d) after %.3f s in %s",
+      name, st_state_name(r->old_state), st_state_name(r->new_state),
+      r->new_reason, seconds, st_state_name(r->old_state));
   plugin_notification_meta_add_string(&n, "domain", name);
   plugin_notification_meta_add_string(&n, "uuid", uuid);
   plugin_notification_meta_add_string(&n, "old_state",
@@ -234,17 +235,17 @@ static void notify_transition(const char *name, const char *uuid,
 static void report_observation(const char *name, const char *uuid,
                                const st_result_t *r) {
   if (r->restore == ST_RESTORE_CREDITED)
-    INFO(PLUGIN_NAME " plugin: domain \"%s\": the %.1f s since the last "
-                     "save are credited to %s (same libvirt id and state).",
-         name, (double)r->gap_ms / 1000.0,
-         st_state_name(r->change == ST_CHANGED ? r->old_state : r->new_state));
+    INFO(
+        PLUGIN_NAME
+        " plugin: domain \"%s\": the %.1f s since the last save are credited to %s (same libvirt id and state).",
+        name, (double)r->gap_ms / 1000.0,
+        st_state_name(r->change == ST_CHANGED ? r->old_state : r->new_state));
   else if (r->restore == ST_RESTORE_NOT_CREDITED)
-    INFO(PLUGIN_NAME " plugin: domain \"%s\": the %.1f s since the last "
-                     "save are credited to no state: continuity is not "
-                     "provable (libvirt id or state changed, or the host "
-                     "rebooted).",
-         name, (double)r->gap_ms / 1000.0);
-  if (r->change == ST_CHANGED && conf_notifications)
+    INFO(
+        PLUGIN_NAME
+        " plugin: domain \"%s\": the %.1f s since the last save are credited to no state: continuity is not provable (libvirt id or state changed, or the host rebooted).",
+        name, (double)r->gap_ms / 1000.0);
+  if (r->change == ST_CHANGED && conf.notifications)
     notify_transition(name, uuid, r);
 }
 
@@ -253,16 +254,16 @@ static void on_lifecycle_event(const char *name, const char *uuid, int id,
                                int state, int reason, void *user_data) {
   (void)user_data;
   uint64_t t = now_ms(); /* before the lock: the event's own time */
-  if (!domain_filter_selects(conf_filter, name))
+  if (!domain_filter_selects(conf.filter, name))
     return;
   st_result_t r;
-  pthread_mutex_lock(&tracker_lock);
-  /* Values were dispatched up to tracker_floor_ms: an event timed before
-   * that but applied after would make a dispatched total go down. */
-  if (t < tracker_floor_ms)
-    t = tracker_floor_ms;
-  int rc = st_event(tracker, uuid, name, id, state, reason, t, &r);
-  pthread_mutex_unlock(&tracker_lock);
+  pthread_mutex_lock(&shared.lock);
+  /* Values were dispatched up to floor_ms: an event timed before that but
+   * applied after would make a dispatched total go down. */
+  if (t < shared.floor_ms)
+    t = shared.floor_ms;
+  int rc = st_event(shared.tracker, uuid, name, id, state, reason, t, &r);
+  pthread_mutex_unlock(&shared.lock);
   if (rc == 0)
     report_observation(name, uuid, &r);
 }
@@ -289,130 +290,83 @@ static int submit_states_cb(const st_view_t *v, void *user_data) {
   return 0;
 }
 
-static int read_boot_id(char ret[ST_UUID_LEN + 1]) {
-  FILE *fh = fopen("/proc/sys/kernel/random/boot_id", "r");
-  if (fh == NULL)
-    return -1;
-  char buf[64] = "";
-  char *ok = fgets(buf, sizeof(buf), fh);
-  fclose(fh);
-  if (ok == NULL || strlen(buf) < ST_UUID_LEN)
-    return -1;
-  memcpy(ret, buf, ST_UUID_LEN);
-  ret[ST_UUID_LEN] = '\0';
-  return 0;
-}
+/* ---- the state file ---- */
 
-/* The state file is formatted and written by a thread of its own, so that
- * a large file (about 1 s of work at 10,000 domains, bench/) does not stall
- * a read; the read only takes the snapshot. One write at a time: its result
- * is collected (and logged) by the next save. */
-static pthread_t save_thread;
-static bool save_thread_running;
-static int save_thread_rc;
-
-static void *save_worker(void *arg) {
-  st_snapshot_t *snap = arg;
-  save_thread_rc = state_store_write(conf_state_file, snap);
-  st_snapshot_free(snap);
-  return NULL;
-}
-
-/* Logs a save's result. At shutdown (no read context: c_complain cannot be
- * used there) directly. */
+/* Logs a save's result (rc 1: nothing to report). At shutdown (no read
+ * context: c_complain cannot be used there) directly. */
 static void report_save(int rc, bool at_shutdown) {
+  const char *path = persist_path(store);
+  if (rc == 1)
+    return;
   if (rc != 0 && at_shutdown)
     WARNING(PLUGIN_NAME " plugin: saving the state file \"%s\" failed: %s",
-            conf_state_file, STRERROR(-rc));
+            path, STRERROR(-rc));
   else if (rc != 0)
-    c_complain_once(LOG_WARNING, &save_complaint,
-                    PLUGIN_NAME " plugin: saving the state file \"%s\" failed: "
-                                "%s",
-                    conf_state_file, STRERROR(-rc));
+    c_complain_once(LOG_WARNING, &reader.save_complaint,
+                    PLUGIN_NAME
+                    " plugin: saving the state file \"%s\" failed: %s",
+                    path, STRERROR(-rc));
   else if (!at_shutdown)
-    c_release(LOG_INFO, &save_complaint,
-              PLUGIN_NAME " plugin: saving the state file \"%s\" works "
-                          "again.",
-              conf_state_file);
-}
-
-/* Waits for the write in flight, if any, and reports it. */
-static void save_collect(bool at_shutdown) {
-  if (!save_thread_running)
-    return;
-  pthread_join(save_thread, NULL);
-  save_thread_running = false;
-  report_save(save_thread_rc, at_shutdown);
+    c_release(LOG_INFO, &reader.save_complaint,
+              PLUGIN_NAME " plugin: saving the state file \"%s\" works again.",
+              path);
 }
 
 /* Saves the tracker: written in the background from a read, in this thread
  * at shutdown. */
 static void save_state(uint64_t now, bool at_shutdown) {
-  if (!saving_enabled)
+  if (!persist_enabled(store))
     return;
-  save_collect(at_shutdown); /* the previous write, long done */
+  report_save(persist_collect(store), at_shutdown); /* the previous write */
   st_snapshot_t *snap = NULL;
-  pthread_mutex_lock(&tracker_lock);
-  int rc = st_export(tracker, boot_id, now, &snap);
-  if (tracker_floor_ms < now)
-    tracker_floor_ms = now;
-  pthread_mutex_unlock(&tracker_lock);
-  last_save_ms = now;
-  if (rc == 0 && !at_shutdown &&
-      pthread_create(&save_thread, NULL, save_worker, snap) == 0) {
-    save_thread_running = true;
-    return;
-  }
-  if (rc == 0) {
-    save_worker(snap); /* writes and frees it */
-    rc = save_thread_rc;
-  }
+  pthread_mutex_lock(&shared.lock);
+  int rc = persist_snapshot(store, shared.tracker, now, &snap);
+  if (shared.floor_ms < now)
+    shared.floor_ms = now;
+  pthread_mutex_unlock(&shared.lock);
+  if (rc == 0)
+    rc = persist_write(store, snap, !at_shutdown);
   report_save(rc, at_shutdown);
 }
 
-/* Reads the state file at init. A bad file is moved aside, never used in
- * part and never silently overwritten. */
+/* Reads the state file at init and logs the outcome. */
 static void load_state(void) {
-  saving_enabled = true;
-  st_snapshot_t *snap = NULL;
-  int rc = state_store_read(conf_state_file, &snap);
-  if (rc == 0) {
-    bool same_clock = strcmp(snap->boot_id, boot_id) == 0;
-    rc = st_import(tracker, snap, same_clock, now_ms());
-    if (rc == 0)
-      INFO(PLUGIN_NAME " plugin: restored %zu domain(s) from \"%s\"%s.",
-           snap->count, conf_state_file,
-           same_clock ? "" : " (saved before the host rebooted)");
-    st_snapshot_free(snap);
-    if (rc == 0)
-      return;
-    rc = -EINVAL;
+  const char *path = persist_path(store);
+  persist_loaded_t l;
+  pthread_mutex_lock(&shared.lock);
+  persist_load(store, shared.tracker, now_ms(), &l);
+  pthread_mutex_unlock(&shared.lock);
+  const char *what = l.rc == -EINVAL ? "corrupt or truncated"
+                                     : "from a newer version of this plugin";
+  switch (l.outcome) {
+  case PERSIST_LOADED:
+    INFO(PLUGIN_NAME " plugin: restored %zu domain(s) from \"%s\"%s.", l.count,
+         path, l.same_clock ? "" : " (saved before the host rebooted)");
+    break;
+  case PERSIST_NO_FILE:
+    break;
+  case PERSIST_QUARANTINED:
+    WARNING(
+        PLUGIN_NAME
+        " plugin: state file \"%s\" is %s; moved aside to .corrupt, tracking starts fresh.",
+        path, what);
+    break;
+  case PERSIST_KEPT_BAD:
+    WARNING(
+        PLUGIN_NAME
+        " plugin: state file \"%s\" is %s; it could not be moved aside, tracking starts fresh.",
+        path, what);
+    WARNING(PLUGIN_NAME
+            " plugin: not saving state to \"%s\", so as not to overwrite it.",
+            path);
+    break;
+  case PERSIST_UNREADABLE:
+    WARNING(
+        PLUGIN_NAME
+        " plugin: cannot read the state file \"%s\": %s; tracking starts fresh and the file is not overwritten.",
+        path, STRERROR(-l.rc));
+    break;
   }
-  if (rc == -ENOENT)
-    return;
-  if (rc == -EINVAL || rc == -EPROTONOSUPPORT) {
-    int qrc = state_store_quarantine(conf_state_file);
-    WARNING(PLUGIN_NAME " plugin: state file \"%s\" is %s; %s, tracking "
-                        "starts fresh.",
-            conf_state_file,
-            rc == -EINVAL ? "corrupt or truncated"
-                          : "from a newer version of this plugin",
-            qrc == 0 ? "moved aside to .corrupt"
-                     : "it could not be moved "
-                       "aside");
-    if (qrc != 0) {
-      WARNING(PLUGIN_NAME " plugin: not saving state to \"%s\", so as "
-                          "not to overwrite it.",
-              conf_state_file);
-      saving_enabled = false;
-    }
-    return;
-  }
-  WARNING(PLUGIN_NAME " plugin: cannot read the state file \"%s\": %s; "
-                      "tracking starts fresh and the file is not "
-                      "overwritten.",
-          conf_state_file, STRERROR(-rc));
-  saving_enabled = false;
 }
 
 /* ---- read ---- */
@@ -437,7 +391,7 @@ static void feed_watcher(mw_t *w, const hv_domain_t *d) {
           d->name, hv_ops->error(hv));
     mw_balloon(w, d->id, ok ? &b : NULL);
   }
-  unsigned period = (unsigned)conf_stats_period;
+  unsigned period = conf.stats_period;
   if (!mw_wants_period(w, d->state == HV_RUNNING, period))
     return;
   bool ok = hv_ops->domain_set_stats_period(hv, d, period) == 0;
@@ -490,7 +444,7 @@ static void log_memory(const char *name, const mw_output_t *out) {
 
 static int read_domain(const hv_domain_t *d, void *user_data) {
   read_ctx_t *ctx = user_data;
-  if (!domain_filter_selects(conf_filter, d->name))
+  if (!domain_filter_selects(conf.filter, d->name))
     return 0;
   ctx->selected++;
 
@@ -499,13 +453,13 @@ static int read_domain(const hv_domain_t *d, void *user_data) {
     ERROR(PLUGIN_NAME " plugin: out of memory");
     return 0;
   }
-  e->generation = read_generation;
+  e->generation = reader.generation;
 
   st_result_t r;
-  pthread_mutex_lock(&tracker_lock);
-  int rc = st_poll(tracker, d->uuid, d->name, d->id, d->state, d->reason,
+  pthread_mutex_lock(&shared.lock);
+  int rc = st_poll(shared.tracker, d->uuid, d->name, d->id, d->state, d->reason,
                    ctx->now_ms, &r);
-  pthread_mutex_unlock(&tracker_lock);
+  pthread_mutex_unlock(&shared.lock);
   if (rc == 0)
     report_observation(d->name, d->uuid, &r);
 
@@ -517,7 +471,7 @@ static int read_domain(const hv_domain_t *d, void *user_data) {
   mw_input_t in = {
       .mem = &d->mem,
       .running = d->state == HV_RUNNING,
-      .formula = conf_formula,
+      .formula = conf.formula,
       .interval_ms = ctx->interval_ms,
       .now_ms = ctx->now_ms,
   };
@@ -541,20 +495,20 @@ static int connect_libvirt(void) {
   if (hv_ops->is_connected(hv))
     return 0;
   if (hv_ops->connect(hv) != 0) {
-    c_complain_once(LOG_ERR, &connect_complaint,
-                    PLUGIN_NAME
-                    " plugin: cannot connect to \"%s\": %s (retrying "
-                    "every interval)",
-                    conf_uri, hv_ops->error(hv));
+    c_complain_once(
+        LOG_ERR, &reader.connect_complaint,
+        PLUGIN_NAME
+        " plugin: cannot connect to \"%s\": %s (retrying every interval)",
+        conf.uri, hv_ops->error(hv));
     return -1;
   }
-  if (c_would_release(&connect_complaint))
-    c_release(LOG_INFO, &connect_complaint,
+  if (c_would_release(&reader.connect_complaint))
+    c_release(LOG_INFO, &reader.connect_complaint,
               PLUGIN_NAME " plugin: connection to \"%s\" re-established.",
-              conf_uri);
-  else if (!ever_connected)
-    INFO(PLUGIN_NAME " plugin: connected to \"%s\".", conf_uri);
-  ever_connected = true;
+              conf.uri);
+  else if (!reader.ever_connected)
+    INFO(PLUGIN_NAME " plugin: connected to \"%s\".", conf.uri);
+  reader.ever_connected = true;
   return 0;
 }
 
@@ -565,27 +519,29 @@ static int connect_libvirt(void) {
  * CPU per read at 1,000 domains); one opened before does not. The event
  * connection needs the loop, so it comes after. */
 static void connect_events(void) {
-  if (!conf_events)
+  if (!conf.events)
     return;
-  if (!events_started) {
+  if (!reader.events_started) {
     if (hv_ops->events_start(hv, on_lifecycle_event, NULL) != 0) {
-      WARNING(PLUGIN_NAME " plugin: cannot start the event loop: %s; "
-                          "transitions are timed at each read.",
-              hv_ops->error(hv));
-      conf_events = false;
+      WARNING(
+          PLUGIN_NAME
+          " plugin: cannot start the event loop: %s; transitions are timed at each read.",
+          hv_ops->error(hv));
+      conf.events = false;
       return;
     }
-    events_started = true;
+    reader.events_started = true;
   }
   if (hv_ops->events_connected(hv))
     return;
   if (hv_ops->events_connect(hv) != 0)
-    c_complain_once(LOG_WARNING, &events_complaint,
-                    PLUGIN_NAME " plugin: lifecycle events unavailable: %s; "
-                                "transitions are timed at the next read.",
-                    hv_ops->error(hv));
+    c_complain_once(
+        LOG_WARNING, &reader.events_complaint,
+        PLUGIN_NAME
+        " plugin: lifecycle events unavailable: %s; transitions are timed at the next read.",
+        hv_ops->error(hv));
   else
-    c_release(LOG_INFO, &events_complaint,
+    c_release(LOG_INFO, &reader.events_complaint,
               PLUGIN_NAME " plugin: lifecycle events available again.");
 }
 
@@ -601,35 +557,36 @@ static int vi_read(void) {
     /* Events first: a transition between here and the poll is then seen
      * by one or the other. */
     connect_events();
-    read_generation++;
+    reader.generation++;
     int n = hv_ops->read(hv, read_domain, &ctx);
     if (n == -ENOTCONN) {
-      c_complain_once(LOG_ERR, &connect_complaint,
-                      PLUGIN_NAME " plugin: connection to \"%s\" lost: %s "
-                                  "(reconnecting every interval)",
-                      conf_uri, hv_ops->error(hv));
+      c_complain_once(
+          LOG_ERR, &reader.connect_complaint,
+          PLUGIN_NAME
+          " plugin: connection to \"%s\" lost: %s (reconnecting every interval)",
+          conf.uri, hv_ops->error(hv));
     } else if (n < 0) {
-      c_complain_once(LOG_WARNING, &read_complaint,
+      c_complain_once(LOG_WARNING, &reader.read_complaint,
                       PLUGIN_NAME " plugin: reading domains failed: %s",
                       hv_ops->error(hv));
     } else {
-      c_release(LOG_INFO, &read_complaint,
+      c_release(LOG_INFO, &reader.read_complaint,
                 PLUGIN_NAME " plugin: reading domains works again.");
       /* Forget what was logged of domains that are gone. */
-      uuid_map_remove_if(&domain_entries, domain_entry_unseen, NULL,
+      uuid_map_remove_if(&reader.domains, domain_entry_unseen, NULL,
                          domain_entry_free);
       swept = true;
     }
   }
 
   uint64_t now = now_ms();
-  pthread_mutex_lock(&tracker_lock);
+  pthread_mutex_lock(&shared.lock);
   if (swept)
-    st_sweep(tracker, ctx.now_ms, now, conf_forget_after_ms);
-  st_foreach(tracker, now, submit_states_cb, NULL);
-  tracker_floor_ms = now;
-  pthread_mutex_unlock(&tracker_lock);
-  if (now - last_save_ms >= conf_save_interval_ms)
+    st_sweep(shared.tracker, ctx.now_ms, now, conf.forget_after_ms);
+  st_foreach(shared.tracker, now, submit_states_cb, NULL);
+  shared.floor_ms = now;
+  pthread_mutex_unlock(&shared.lock);
+  if (persist_due(store, now))
     save_state(now, false);
 
   submit_health(ctx.selected, started);
@@ -638,209 +595,53 @@ static int vi_read(void) {
   return 0;
 }
 
-/* ---- config ---- */
+/* ---- registration ---- */
 
-/* The first value of an option, as text, for error messages. */
-static void value_text(const oconfig_item_t *ci, char *buf, size_t size) {
-  if (ci->values_num < 1) {
-    sstrncpy(buf, "(none)", size);
-    return;
-  }
-  const oconfig_value_t *v = &ci->values[0];
-  switch (v->type) {
-  case OCONFIG_TYPE_STRING:
-    sstrncpy(buf, v->value.string, size);
-    break;
-  case OCONFIG_TYPE_NUMBER:
-    ssnprintf(buf, size, "%g", v->value.number);
-    break;
-  case OCONFIG_TYPE_BOOLEAN:
-    sstrncpy(buf, v->value.boolean ? "true" : "false", size);
-    break;
-  default:
-    sstrncpy(buf, "(unknown)", size);
-  }
-}
-
-static int config_error(const oconfig_item_t *ci, const char *why) {
-  char value[256];
-  value_text(ci, value, sizeof(value));
-  ERROR(PLUGIN_NAME " plugin: option \"%s\" \"%s\": %s", ci->key, value, why);
-  return -1;
-}
-
-static int config_format(const oconfig_item_t *ci, bool allow_hostname,
-                         field_format_t *ret) {
-  char buf[16];
-  if (cf_util_get_string_buffer(ci, buf, sizeof(buf)) != 0)
-    return config_error(ci, "expected one string");
-  if (allow_hostname && strcasecmp(buf, "hostname") == 0)
-    *ret = FORMAT_HOSTNAME;
-  else if (strcasecmp(buf, "name") == 0)
-    *ret = FORMAT_NAME;
-  else if (strcasecmp(buf, "uuid") == 0)
-    *ret = FORMAT_UUID;
-  else
-    return config_error(ci, allow_hostname
-                                ? "expected \"hostname\", \"name\" or \"uuid\""
-                                : "expected \"name\" or \"uuid\"");
-  return 0;
-}
-
-static int config_option(const oconfig_item_t *ci) {
-  if (strcasecmp(ci->key, "Connection") == 0) {
-    if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_STRING ||
-        ci->values[0].value.string[0] == '\0')
-      return config_error(ci, "expected one non-empty string (a libvirt URI)");
-    return cf_util_get_string(ci, &conf_uri) == 0 ? 0 : -1;
-  }
-  if (strcasecmp(ci->key, "Domain") == 0) {
-    if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_STRING)
-      return config_error(ci, "expected one string (a name or /regex/)");
-    char err[128];
-    int rc = domain_filter_add(conf_filter, ci->values[0].value.string, err,
-                               sizeof(err));
-    if (rc == -EINVAL && err[0] != '\0') {
-      char why[160];
-      ssnprintf(why, sizeof(why), "bad regular expression: %s", err);
-      return config_error(ci, why);
-    }
-    if (rc != 0)
-      return config_error(ci, rc == -EINVAL ? "empty name" : "out of memory");
-    return 0;
-  }
-  if (strcasecmp(ci->key, "IgnoreSelected") == 0) {
-    bool invert = false;
-    if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_BOOLEAN ||
-        cf_util_get_boolean(ci, &invert) != 0)
-      return config_error(ci, "expected true or false");
-    domain_filter_set_invert(conf_filter, invert);
-    return 0;
-  }
-  if (strcasecmp(ci->key, "HostnameFormat") == 0)
-    return config_format(ci, true, &conf_host_format);
-  if (strcasecmp(ci->key, "PluginInstanceFormat") == 0)
-    return config_format(ci, false, &conf_instance_format);
-  if (strcasecmp(ci->key, "UsedMemory") == 0) {
-    if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_STRING)
-      return config_error(ci, "expected \"unused\" or \"usable\"");
-    if (strcasecmp(ci->values[0].value.string, "unused") == 0)
-      conf_formula = MS_USED_UNUSED;
-    else if (strcasecmp(ci->values[0].value.string, "usable") == 0)
-      conf_formula = MS_USED_USABLE;
-    else
-      return config_error(ci, "expected \"unused\" or \"usable\"");
-    return 0;
-  }
-  if (strcasecmp(ci->key, "MemoryStatsPeriod") == 0) {
-    if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_NUMBER ||
-        ci->values[0].value.number < 0 || ci->values[0].value.number > 86400 ||
-        ci->values[0].value.number != (int)ci->values[0].value.number)
-      return config_error(ci, "expected whole seconds from 0 to 86400");
-    conf_stats_period = (int)ci->values[0].value.number;
-    return 0;
-  }
-  if (strcasecmp(ci->key, "LifecycleEvents") == 0 ||
-      strcasecmp(ci->key, "Notifications") == 0) {
-    bool *target = strcasecmp(ci->key, "Notifications") == 0
-                       ? &conf_notifications
-                       : &conf_events;
-    if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_BOOLEAN ||
-        cf_util_get_boolean(ci, target) != 0)
-      return config_error(ci, "expected true or false");
-    return 0;
-  }
-  if (strcasecmp(ci->key, "StateFile") == 0) {
-    if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_STRING ||
-        ci->values[0].value.string[0] == '\0')
-      return config_error(ci, "expected one non-empty string (a path)");
-    return cf_util_get_string(ci, &conf_state_file) == 0 ? 0 : -1;
-  }
-  if (strcasecmp(ci->key, "StateSaveInterval") == 0 ||
-      strcasecmp(ci->key, "ForgetAfter") == 0) {
-    bool save = strcasecmp(ci->key, "StateSaveInterval") == 0;
-    double max = save ? 86400.0 : 10 * 365 * 86400.0;
-    if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_NUMBER ||
-        !(ci->values[0].value.number >= (save ? 1 : 0)) ||
-        ci->values[0].value.number > max)
-      return config_error(ci, save ? "expected seconds from 1 to 86400"
-                                   : "expected seconds from 0 to 10 years");
-    uint64_t ms = (uint64_t)(ci->values[0].value.number * 1000.0);
-    if (save)
-      conf_save_interval_ms = ms;
-    else
-      conf_forget_after_ms = ms;
-    return 0;
-  }
-  return config_error(ci, "unknown option");
-}
-
-static int vi_config(oconfig_item_t *ci) {
-  if (conf_filter == NULL && (conf_filter = domain_filter_create()) == NULL) {
-    ERROR(PLUGIN_NAME " plugin: out of memory");
-    return -1;
-  }
-  for (int i = 0; i < ci->children_num; i++)
-    if (config_option(&ci->children[i]) != 0)
-      return -1;
-  return 0;
-}
-
-/* ---- init / shutdown ---- */
+static int vi_config(oconfig_item_t *ci) { return vi_config_read(&conf, ci); }
 
 static int vi_init(void) {
   if (hv != NULL)
     return 0;
-  if (conf_uri == NULL && (conf_uri = strdup("qemu:///system")) == NULL)
-    return -1;
-  if (conf_filter == NULL && (conf_filter = domain_filter_create()) == NULL)
-    return -1;
-  /* Setting a stats period needs a read-write connection. */
-  hv = hv_ops->create(conf_uri, conf_stats_period <= 0);
-  tracker = st_create();
-  if (hv == NULL || tracker == NULL || uuid_map_init(&domain_entries) != 0) {
+  if (vi_config_complete(&conf) != 0 ||
+      /* Setting a stats period needs a read-write connection. */
+      (hv = hv_ops->create(conf.uri, conf.stats_period == 0)) == NULL ||
+      (shared.tracker = st_create()) == NULL ||
+      uuid_map_init(&reader.domains) != 0 ||
+      (store = persist_create(conf.state_file, NULL, conf.save_interval_ms,
+                              now_ms())) == NULL) {
     ERROR(PLUGIN_NAME " plugin: out of memory");
     return -1;
   }
-
-  if (conf_state_file == NULL) {
-    const char *base = global_option_get("BaseDir");
-    char path[PATH_MAX];
-    ssnprintf(path, sizeof(path), "%s/" PLUGIN_NAME ".state",
-              base != NULL && base[0] != '\0' ? base : ".");
-    if ((conf_state_file = strdup(path)) == NULL)
-      return -1;
-  }
-  if (read_boot_id(boot_id) != 0) {
-    /* Without it a saved clock cannot be trusted: never credit gaps. */
-    WARNING(PLUGIN_NAME " plugin: cannot read the boot id; time while "
-                        "collectd is down will not be credited.");
-    sstrncpy(boot_id, "00000000-0000-0000-0000-000000000000", sizeof(boot_id));
-  }
+  if (!persist_boot_id_known(store))
+    WARNING(
+        PLUGIN_NAME
+        " plugin: cannot read the boot id; time while collectd is down will not be credited.");
   load_state();
-  last_save_ms = now_ms();
-
   /* The connections open at the first read, right after init: the log
    * throttling (c_complain) needs a read context. */
   return 0;
 }
 
 static int vi_shutdown(void) {
-  hv_ops->destroy(hv); /* joins the event thread first */
+  if (hv != NULL)
+    hv_ops->destroy(hv); /* joins the event thread first */
   hv = NULL;
-  if (tracker != NULL)
+  if (store != NULL && shared.tracker != NULL)
     save_state(now_ms(), true);
-  st_destroy(tracker);
-  tracker = NULL;
-  sfree(conf_state_file);
-  uuid_map_destroy(&domain_entries, domain_entry_free);
-  domain_filter_destroy(conf_filter);
-  conf_filter = NULL;
-  sfree(conf_uri);
+  persist_destroy(store);
+  store = NULL;
+  st_destroy(shared.tracker);
+  shared.tracker = NULL;
+  uuid_map_destroy(&reader.domains, domain_entry_free);
+  reader.generation = 0;
+  reader.ever_connected = false;
+  reader.events_started = false;
+  vi_config_free(&conf);
   return 0;
 }
 
 void module_register(void) {
+  vi_config_init(&conf);
   plugin_register_complex_config(PLUGIN_NAME, vi_config);
   plugin_register_init(PLUGIN_NAME, vi_init);
   plugin_register_read(PLUGIN_NAME, vi_read);

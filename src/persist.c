@@ -1,0 +1,134 @@
+/* persist.c: see persist.h. */
+#include "persist.h"
+#include "state_store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct persist {
+  char *path;
+  char boot_id[ST_UUID_LEN + 1];
+  bool boot_id_known;
+  bool enabled;
+  uint64_t save_interval_ms;
+  uint64_t last_save_ms;
+
+  /* The write in flight. */
+  pthread_t thread;
+  bool running;
+  st_snapshot_t *snap;
+  int rc;
+};
+
+static bool read_boot_id(const char *path, char ret[ST_UUID_LEN + 1]) {
+  FILE *fh = fopen(path, "r");
+  if (fh == NULL)
+    return false;
+  char buf[64] = "";
+  char *ok = fgets(buf, sizeof(buf), fh);
+  fclose(fh);
+  if (ok == NULL || strlen(buf) < ST_UUID_LEN)
+    return false;
+  memcpy(ret, buf, ST_UUID_LEN);
+  ret[ST_UUID_LEN] = '\0';
+  return true;
+}
+
+persist_t *persist_create(const char *path, const char *boot_id_path,
+                          uint64_t save_interval_ms, uint64_t now_ms) {
+  persist_t *p = calloc(1, sizeof(*p));
+  if (p == NULL || path == NULL || (p->path = strdup(path)) == NULL) {
+    free(p);
+    return NULL;
+  }
+  p->boot_id_known = read_boot_id(
+      boot_id_path != NULL ? boot_id_path : PERSIST_BOOT_ID_PATH, p->boot_id);
+  if (!p->boot_id_known) /* a saved clock cannot be trusted: no credit */
+    snprintf(p->boot_id, sizeof(p->boot_id), "%s",
+             "00000000-0000-0000-0000-000000000000");
+  p->enabled = true;
+  p->save_interval_ms = save_interval_ms;
+  p->last_save_ms = now_ms;
+  return p;
+}
+
+void persist_destroy(persist_t *p) {
+  if (p == NULL)
+    return;
+  persist_collect(p);
+  free(p->path);
+  free(p);
+}
+
+const char *persist_path(const persist_t *p) { return p->path; }
+bool persist_boot_id_known(const persist_t *p) { return p->boot_id_known; }
+bool persist_enabled(const persist_t *p) { return p->enabled; }
+
+void persist_load(persist_t *p, st_tracker_t *tracker, uint64_t now_ms,
+                  persist_loaded_t *ret) {
+  memset(ret, 0, sizeof(*ret));
+  st_snapshot_t *snap = NULL;
+  int rc = state_store_read(p->path, &snap);
+  if (rc == 0) {
+    ret->same_clock = strcmp(snap->boot_id, p->boot_id) == 0;
+    ret->count = snap->count;
+    rc = st_import(tracker, snap, ret->same_clock, now_ms);
+    st_snapshot_free(snap);
+    if (rc == 0)
+      return; /* PERSIST_LOADED */
+    rc = -EINVAL;
+  }
+  ret->rc = rc;
+  if (rc == -ENOENT) {
+    ret->outcome = PERSIST_NO_FILE;
+  } else if (rc == -EINVAL || rc == -EPROTONOSUPPORT) {
+    ret->rc2 = state_store_quarantine(p->path);
+    ret->outcome = ret->rc2 == 0 ? PERSIST_QUARANTINED : PERSIST_KEPT_BAD;
+    p->enabled = ret->rc2 == 0;
+  } else {
+    ret->outcome = PERSIST_UNREADABLE;
+    p->enabled = false;
+  }
+}
+
+bool persist_due(const persist_t *p, uint64_t now_ms) {
+  return p->enabled && now_ms - p->last_save_ms >= p->save_interval_ms;
+}
+
+int persist_snapshot(persist_t *p, const st_tracker_t *tracker, uint64_t now_ms,
+                     st_snapshot_t **ret) {
+  p->last_save_ms = now_ms;
+  return st_export(tracker, p->boot_id, now_ms, ret);
+}
+
+static void *writer(void *arg) {
+  persist_t *p = arg;
+  p->rc = state_store_write(p->path, p->snap);
+  st_snapshot_free(p->snap);
+  p->snap = NULL;
+  return NULL;
+}
+
+int persist_collect(persist_t *p) {
+  if (!p->running)
+    return 1;
+  pthread_join(p->thread, NULL);
+  p->running = false;
+  return p->rc;
+}
+
+int persist_write(persist_t *p, st_snapshot_t *snap, bool background) {
+  if (snap == NULL)
+    return 0;
+  persist_collect(p);
+  p->snap = snap;
+  if (background && pthread_create(&p->thread, NULL, writer, p) == 0) {
+    p->running = true;
+    return 1;
+  }
+  writer(p);
+  return p->rc;
+}

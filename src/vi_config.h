@@ -1,0 +1,50 @@
+/* vi_config.h: the plugin's configuration, one struct filled from
+ * collectd's <Plugin virt_inspector> block by a table of {key, handler}
+ * (vi_config.c) with collectd's cf_util_get_* helpers.
+ *
+ * Part of the glue (it includes collectd's headers). Every error is
+ * logged with the key and the value (option "UsedMemory" "x": expected
+ * ...) and makes collectd refuse the configuration. Defaults are those of
+ * the README's configuration table.
+ */
+#ifndef VI_CONFIG_H
+#define VI_CONFIG_H
+
+#include "collectd.h"
+
+#include "liboconfig/oconfig.h"
+
+#include "domain_filter.h"
+#include "mem_stats.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum { VI_FORMAT_HOSTNAME, VI_FORMAT_NAME, VI_FORMAT_UUID } vi_format_t;
+
+typedef struct {
+  char *uri;                   /* Connection */
+  domain_filter_t *filter;     /* Domain, IgnoreSelected */
+  vi_format_t host_format;     /* HostnameFormat */
+  vi_format_t instance_format; /* PluginInstanceFormat */
+  ms_formula_t formula;        /* UsedMemory */
+  unsigned stats_period;       /* MemoryStatsPeriod, 0: never touch guests */
+  bool events;                 /* LifecycleEvents */
+  bool notifications;          /* Notifications */
+  char *state_file;            /* StateFile */
+  uint64_t save_interval_ms;   /* StateSaveInterval */
+  uint64_t forget_after_ms;    /* ForgetAfter */
+} vi_config_t;
+
+/* Sets the defaults (no allocation). */
+void vi_config_init(vi_config_t *c);
+/* Applies a <Plugin> block's options. 0, or -1 after logging the error. */
+int vi_config_read(vi_config_t *c, const oconfig_item_t *ci);
+/* Fills what the block left unset and needs collectd or memory: the
+ * default URI, the filter, the state file in collectd's BaseDir. 0 or
+ * -ENOMEM. */
+int vi_config_complete(vi_config_t *c);
+/* Frees and sets the defaults again. */
+void vi_config_free(vi_config_t *c);
+
+#endif

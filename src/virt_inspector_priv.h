@@ -1,0 +1,15 @@
+/* virt_inspector_priv.h: what the glue exports for its unit test only
+ * (tests/check_glue.c). The plugin itself exports module_register alone. */
+#ifndef VIRT_INSPECTOR_PRIV_H
+#define VIRT_INSPECTOR_PRIV_H
+
+#include "hypervisor.h"
+
+#include <stdint.h>
+
+/* The hypervisor the next init creates (default: hv_libvirt_ops). */
+void vi_priv_set_hypervisor(const hv_ops_t *ops);
+/* The clock (ms, monotonic; default CLOCK_BOOTTIME); NULL: the default. */
+void vi_priv_set_clock(uint64_t (*now_ms)(void));
+
+#endif
