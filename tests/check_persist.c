@@ -1,0 +1,206 @@
+/* Unit tests for persist: the boot id, every load outcome (no file, good
+ * file on the same or another boot, corrupt, future version, a bad file
+ * that cannot be moved aside, unreadable), and saves (due, background,
+ * synchronous, failing). */
+#include "persist.h"
+#include "state_store.h"
+
+#include "check_run.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define U1 "11111111-1111-1111-1111-111111111111"
+#define BOOT_A "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"
+
+static char dir[64], path[128], boot_path[128], corrupt[160];
+
+static void write_file(const char *p, const char *text) {
+  FILE *f = fopen(p, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+static void setup(void) {
+  snprintf(dir, sizeof(dir), "/tmp/check_persist.XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof(path), "%s/state", dir);
+  snprintf(boot_path, sizeof(boot_path), "%s/boot_id", dir);
+  snprintf(corrupt, sizeof(corrupt), "%s.corrupt", path);
+  write_file(boot_path, BOOT_A "\n");
+}
+
+static void teardown(void) {
+  unlink(path);
+  rmdir(corrupt); /* one test makes it a directory */
+  unlink(corrupt);
+  unlink(boot_path);
+  rmdir(dir);
+}
+
+/* A tracker with one running domain, saved at 5000 on boot `boot`. */
+static void save_one(const char *boot) {
+  write_file(boot_path, boot);
+  persist_t *p = persist_create(path, boot_path, 1000, 0);
+  st_tracker_t *st = st_create();
+  ck_assert_int_eq(st_poll(st, U1, "a", 3, 1, 1, 1000, NULL), 0);
+  st_snapshot_t *snap;
+  ck_assert_int_eq(persist_snapshot(p, st, 5000, &snap), 0);
+  ck_assert_int_eq(persist_write(p, snap, false), 0);
+  st_destroy(st);
+  persist_destroy(p);
+  write_file(boot_path, BOOT_A "\n");
+}
+
+START_TEST(test_boot_id) {
+  persist_t *p = persist_create(path, boot_path, 1000, 0);
+  ck_assert(persist_boot_id_known(p));
+  ck_assert_str_eq(persist_path(p), path);
+  persist_destroy(p);
+  unlink(boot_path);
+  p = persist_create(path, boot_path, 1000, 0);
+  ck_assert(!persist_boot_id_known(p));
+  persist_destroy(p);
+  write_file(boot_path, "short\n");
+  p = persist_create(path, boot_path, 1000, 0);
+  ck_assert(!persist_boot_id_known(p));
+  persist_destroy(p);
+}
+END_TEST
+
+static const struct {
+  const char *name;
+  const char *content;  /* NULL: no file; "@saved": a good save */
+  const char *saved_on; /* boot id of the good save */
+  persist_outcome_t outcome;
+  int rc;
+  bool enabled;
+  bool moved;
+  bool same_clock;
+} load_cases[] = {
+    {"no file", NULL, NULL, PERSIST_NO_FILE, -ENOENT, true, false, false},
+    {"same boot", "@saved", BOOT_A "\n", PERSIST_LOADED, 0, true, false, true},
+    {"another boot", "@saved", "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb\n",
+     PERSIST_LOADED, 0, true, false, false},
+    {"corrupt", "garbage\n", NULL, PERSIST_QUARANTINED, -EINVAL, true, true,
+     false},
+    {"truncated", "virt_inspector-state 1\nboot_id " BOOT_A "\n", NULL,
+     PERSIST_QUARANTINED, -EINVAL, true, true, false},
+    {"newer version", "virt_inspector-state 99\n", NULL, PERSIST_QUARANTINED,
+     -EPROTONOSUPPORT, true, true, false},
+};
+
+START_TEST(test_load) {
+  const __typeof__(load_cases[0]) *c = &load_cases[_i];
+  if (c->content != NULL && strcmp(c->content, "@saved") == 0)
+    save_one(c->saved_on);
+  else if (c->content != NULL)
+    write_file(path, c->content);
+  persist_t *p = persist_create(path, boot_path, 1000, 0);
+  st_tracker_t *st = st_create();
+  persist_loaded_t l;
+  persist_load(p, st, 6000, &l);
+  ck_assert_msg(l.outcome == c->outcome, "%s: outcome %d", c->name, l.outcome);
+  if (c->outcome != PERSIST_LOADED)
+    ck_assert_int_eq(l.rc, c->rc);
+  ck_assert(persist_enabled(p) == c->enabled);
+  ck_assert(access(corrupt, F_OK) == (c->moved ? 0 : -1));
+  if (c->outcome == PERSIST_LOADED) {
+    ck_assert_uint_eq(l.count, 1);
+    ck_assert(l.same_clock == c->same_clock);
+    ck_assert_uint_eq(st_count(st), 1);
+  }
+  st_destroy(st);
+  persist_destroy(p);
+}
+END_TEST
+
+START_TEST(test_bad_file_that_stays_turns_saving_off) {
+  write_file(path, "garbage\n");
+  ck_assert_int_eq(mkdir(corrupt, 0700), 0); /* the move aside fails */
+  char inside[200];
+  snprintf(inside, sizeof(inside), "%s/x", corrupt);
+  write_file(inside, "x"); /* non-empty: rename over it fails */
+  persist_t *p = persist_create(path, boot_path, 1000, 0);
+  st_tracker_t *st = st_create();
+  persist_loaded_t l;
+  persist_load(p, st, 0, &l);
+  ck_assert_int_eq(l.outcome, PERSIST_KEPT_BAD);
+  ck_assert_int_eq(l.rc, -EINVAL);
+  ck_assert_int_ne(l.rc2, 0);
+  ck_assert(!persist_enabled(p));
+  ck_assert(!persist_due(p, 1000000));
+  st_destroy(st);
+  persist_destroy(p);
+  unlink(inside);
+}
+END_TEST
+
+START_TEST(test_unreadable_turns_saving_off) {
+  char bad[160]; /* a path through a regular file: ENOTDIR, even as root */
+  write_file(path, "x");
+  snprintf(bad, sizeof(bad), "%s/x", path);
+  persist_t *p = persist_create(bad, boot_path, 1000, 0);
+  st_tracker_t *st = st_create();
+  persist_loaded_t l;
+  persist_load(p, st, 0, &l);
+  ck_assert_int_eq(l.outcome, PERSIST_UNREADABLE);
+  ck_assert_int_eq(l.rc, -ENOTDIR);
+  ck_assert(!persist_enabled(p));
+  st_destroy(st);
+  persist_destroy(p);
+}
+END_TEST
+
+START_TEST(test_save) {
+  persist_t *p = persist_create(path, boot_path, 1000, 500);
+  st_tracker_t *st = st_create();
+  ck_assert_int_eq(st_poll(st, U1, "a", 3, 1, 1, 600, NULL), 0);
+  ck_assert(!persist_due(p, 1499));
+  ck_assert(persist_due(p, 1500));
+  ck_assert_int_eq(persist_collect(p), 1); /* nothing in flight */
+  st_snapshot_t *snap;
+  ck_assert_int_eq(persist_snapshot(p, st, 1500, &snap), 0);
+  ck_assert(!persist_due(p, 2000)); /* counted from the snapshot */
+  ck_assert_int_eq(persist_write(p, snap, true), 1);
+  ck_assert_int_eq(persist_collect(p), 0);
+  st_snapshot_t *back;
+  ck_assert_int_eq(state_store_read(path, &back), 0);
+  ck_assert_uint_eq(back->count, 1);
+  ck_assert_str_eq(back->boot_id, BOOT_A);
+  st_snapshot_free(back);
+
+  /* A write that fails reports it (synchronously here). */
+  persist_t *q = persist_create("/nonexistent/dir/state", boot_path, 1000, 0);
+  ck_assert_int_eq(persist_snapshot(q, st, 2000, &snap), 0);
+  ck_assert_int_eq(persist_write(q, snap, false), -ENOENT);
+  ck_assert_int_eq(persist_snapshot(q, st, 2000, &snap), 0);
+  ck_assert_int_eq(persist_write(q, snap, true), 1);
+  ck_assert_int_eq(persist_collect(q), -ENOENT);
+  persist_destroy(q);
+  st_destroy(st);
+  persist_destroy(p);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("persist");
+  TCase *tc = tcase_create("core");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_boot_id);
+  tcase_add_loop_test(tc, test_load, 0,
+                      (int)(sizeof(load_cases) / sizeof(load_cases[0])));
+  tcase_add_test(tc, test_bad_file_that_stays_turns_saving_off);
+  tcase_add_test(tc, test_unreadable_turns_saving_off);
+  tcase_add_test(tc, test_save);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) { return check_run(suite()); }

@@ -1,0 +1,560 @@
+/* Unit tests of the glue (virt_inspector.c + vi_config.c) in process: the
+ * plugin's registered callbacks driven as collectd would, against the
+ * scriptable fake hypervisor (hypervisor_fake.c) and a stand-in for
+ * collectd's symbols (collectd_stub.c), on a fake clock. Checked: the
+ * values and identifiers dispatched, notifications, log lines (one per
+ * cause, not per interval), reconnection after the connection drops, a
+ * domain vanishing mid-read, the stats period, the state file across a
+ * restart, config errors, and a hung hypervisor call released. */
+#include "collectd_stub.h"
+#include "hypervisor_fake.h"
+#include "virt_inspector_priv.h"
+
+#include "check_run.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define U1 "11111111-1111-1111-1111-111111111111"
+#define U2 "22222222-2222-2222-2222-222222222222"
+#define KIB 1024.0
+
+static uint64_t clock_ms;
+static uint64_t fake_clock(void) { return clock_ms; }
+
+static char dir[64];
+static char state_file[128];
+
+void module_register(void);
+
+static double gauge(const char *pi, const char *type, const char *ti) {
+  const stub_value_t *v = stub_value("", pi, type, ti);
+  ck_assert_msg(v != NULL, "no %s/%s-%s dispatched", pi, type, ti ? ti : "");
+  return v->values[0].gauge;
+}
+
+static bool dispatched(const char *pi, const char *type, const char *ti) {
+  return stub_value("", pi, type, ti) != NULL;
+}
+
+static ms_raw_t guest_mem(uint64_t last_update) {
+  ms_raw_t m = {0};
+  ms_raw_set(&m, MS_AVAILABLE, 2000);
+  ms_raw_set(&m, MS_UNUSED, 500);
+  ms_raw_set(&m, MS_USABLE, 800);
+  ms_raw_set(&m, MS_ACTUAL, 2048);
+  ms_raw_set(&m, MS_RSS, 300);
+  ms_raw_set(&m, MS_LAST_UPDATE, last_update);
+  return m;
+}
+
+/* Registers, configures (the defaults plus extra options) and inits. */
+static void start(void (*extra)(oconfig_item_t *b)) {
+  module_register();
+  oconfig_item_t *b = stub_block_new();
+  stub_block_add_string(b, "Connection", "fake:///");
+  stub_block_add_string(b, "StateFile", state_file);
+  if (extra != NULL)
+    extra(b);
+  ck_assert_int_eq(stub_config(b), 0);
+  stub_block_free(b);
+  ck_assert_int_eq(stub_init(), 0);
+}
+
+/* One read at the current fake time, then the clock moves on 1 s. */
+static void read_once(void) {
+  ck_assert_int_eq(stub_read(), 0);
+  clock_ms += 1000;
+}
+
+static void setup(void) {
+  hv_fake_reset();
+  stub_clear();
+  vi_priv_set_hypervisor(&hv_fake_ops);
+  vi_priv_set_clock(fake_clock);
+  clock_ms = 1000000;
+  snprintf(dir, sizeof(dir), "/tmp/check_vi.XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(state_file, sizeof(state_file), "%s/state", dir);
+  stub_set_basedir(dir);
+}
+
+static void teardown(void) {
+  char path[160];
+  unlink(state_file);
+  snprintf(path, sizeof(path), "%s.tmp", state_file);
+  unlink(path);
+  snprintf(path, sizeof(path), "%s.corrupt", state_file);
+  unlink(path);
+  rmdir(dir);
+}
+
+/* ---- a read end to end: values and identifiers ---- */
+
+START_TEST(test_read_dispatches) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  ms_raw_t m = guest_mem(100);
+  hv_fake_mem(U1, &m);
+  hv_fake_balloon(U1, &(domain_balloon_t){true, 10, true});
+  hv_fake_domain(U2, "my vm/2", -1, HV_SHUTOFF, 1);
+  start(NULL);
+
+  read_once();
+  ck_assert_double_eq(gauge("web1", "memory", "used"), 1500 * KIB);
+  ck_assert_double_eq_tol(gauge("web1", "percent", "used"), 75.0, 1e-9);
+  ck_assert_double_eq(gauge("web1", "memory", "available"), 2000 * KIB);
+  ck_assert_double_eq(gauge("web1", "memory", "unused"), 500 * KIB);
+  ck_assert_double_eq(gauge("web1", "memory", "usable"), 800 * KIB);
+  ck_assert_double_eq(gauge("web1", "memory", "actual_balloon"), 2048 * KIB);
+  ck_assert_double_eq(gauge("web1", "memory", "rss"), 300 * KIB);
+  ck_assert(!dispatched("web1", "memory", "disk_caches")); /* not reported */
+  ck_assert_double_eq(gauge("web1", "duration", "running"), 0.0);
+  ck_assert_double_eq(gauge("web1", "duration", "total"), 0.0);
+  ck_assert_double_eq(gauge("web1", "uptime", NULL), 0.0);
+  const stub_value_t *ds = stub_value("", "web1", "domain_state", NULL);
+  ck_assert_ptr_nonnull(ds);
+  ck_assert_uint_eq(ds->values_len, 2);
+  ck_assert_double_eq(ds->values[0].gauge, HV_RUNNING);
+  ck_assert_double_eq(ds->values[1].gauge, 1);
+  ck_assert_str_eq(ds->plugin, "virt_inspector");
+  /* The name mapped for the identifier; shut off: durations, no memory. */
+  ck_assert_double_eq(gauge("my%20vm%2F2", "duration", "shutoff"), 0.0);
+  ck_assert(!dispatched("my%20vm%2F2", "memory", "rss"));
+  ck_assert_double_eq(gauge("", "count", "domains"), 2);
+  ck_assert(dispatched("", "duration", "read"));
+
+  /* 2.5 s later: the totals moved by exactly that (one read's view). */
+  clock_ms += 1500;
+  read_once();
+  ck_assert_double_eq_tol(gauge("web1", "duration", "running"), 2.5, 1e-9);
+  ck_assert_double_eq_tol(gauge("web1", "uptime", NULL), 2.5, 1e-9);
+  ck_assert_double_eq_tol(gauge("my%20vm%2F2", "duration", "total"), 2.5, 1e-9);
+  ck_assert_int_eq(stub_log_count(LOG_INFO, "connected to \"fake:///\""), 1);
+  stub_shutdown();
+}
+END_TEST
+
+static void uuid_formats(oconfig_item_t *b) {
+  stub_block_add_string(b, "HostnameFormat", "name");
+  stub_block_add_string(b, "PluginInstanceFormat", "uuid");
+  stub_block_add_string(b, "UsedMemory", "usable");
+  stub_block_add_string(b, "Domain", "web1");
+}
+
+START_TEST(test_formats_and_filter) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  ms_raw_t m = guest_mem(100);
+  hv_fake_mem(U1, &m);
+  hv_fake_domain(U2, "other", 8, HV_RUNNING, 1);
+  start(uuid_formats);
+  read_once();
+  const stub_value_t *v = stub_value("web1", U1, "memory", "used");
+  ck_assert_ptr_nonnull(v);
+  ck_assert_double_eq(v->values[0].gauge, 1200 * KIB); /* available-usable */
+  ck_assert_uint_eq(stub_value_count_for(U2), 0);      /* not selected */
+  ck_assert_double_eq(gauge("", "count", "domains"), 1);
+  stub_shutdown();
+}
+END_TEST
+
+/* ---- log lines: one per cause, not per interval ---- */
+
+START_TEST(test_logs_once_per_cause) {
+  /* Frozen at boot (QEMU, stats period 0) and no balloon at all. */
+  hv_fake_domain(U1, "frozen", 3, HV_RUNNING, 1);
+  ms_raw_t m = guest_mem(100);
+  hv_fake_mem(U1, &m);
+  hv_fake_balloon(U1, &(domain_balloon_t){true, 0, true});
+  hv_fake_domain(U2, "noballoon", 4, HV_RUNNING, 1);
+  ms_raw_t host = {0};
+  ms_raw_set(&host, MS_RSS, 100);
+  hv_fake_mem(U2, &host);
+  hv_fake_balloon(U2, &(domain_balloon_t){false, 0, true});
+  start(NULL);
+  for (int i = 0; i < 5; i++)
+    read_once();
+  ck_assert_int_eq(
+      stub_log_count(LOG_INFO, "domain \"frozen\": balloon stats period is 0"),
+      1);
+  ck_assert_int_eq(
+      stub_log_count(LOG_INFO, "domain \"noballoon\": no balloon device"), 1);
+  ck_assert(!dispatched("frozen", "memory", "used"));
+  ck_assert(!dispatched("frozen", "memory", "available"));
+  ck_assert(dispatched("frozen", "memory", "rss"));
+  ck_assert(dispatched("noballoon", "memory", "rss"));
+  ck_assert_int_eq(hv_fake_calls(HV_FAKE_BALLOON), 2); /* once per boot */
+
+  /* The guest starts reporting: one line says so. */
+  hv_fake_balloon(U1, &(domain_balloon_t){true, 10, true});
+  hv_fake_domain(U1, "frozen", 9, HV_RUNNING, 1); /* restarted */
+  stub_clear();
+  read_once();
+  read_once();
+  ck_assert_int_eq(
+      stub_log_count(LOG_INFO,
+                     "domain \"frozen\": memory-used is reported again"),
+      1);
+  ck_assert(dispatched("frozen", "memory", "used"));
+  stub_shutdown();
+}
+END_TEST
+
+/* ---- MemoryStatsPeriod ---- */
+
+static void period_10(oconfig_item_t *b) {
+  stub_block_add_number(b, "MemoryStatsPeriod", 10);
+}
+
+START_TEST(test_stats_period_set_once) {
+  hv_fake_domain(U1, "g", 3, HV_RUNNING, 1);
+  ms_raw_t m = guest_mem(100);
+  hv_fake_mem(U1, &m);
+  hv_fake_balloon(U1, &(domain_balloon_t){true, 0, true});
+  start(period_10);
+  read_once();
+  read_once();
+  ck_assert_uint_eq(hv_fake_period(U1), 10);
+  ck_assert_int_eq(hv_fake_calls(HV_FAKE_SET_PERIOD), 1);
+  ck_assert_int_eq(
+      stub_log_count(LOG_INFO,
+                     "balloon stats period was 0, set to 10 s (live)"),
+      1);
+  ck_assert(!dispatched("g", "memory", "used")); /* the old sample */
+  m = guest_mem(110);                            /* the first fresh sample */
+  hv_fake_mem(U1, &m);
+  read_once();
+  ck_assert(dispatched("g", "memory", "used"));
+  stub_shutdown();
+}
+END_TEST
+
+START_TEST(test_stats_period_failure_logged_once) {
+  hv_fake_domain(U1, "g", 3, HV_RUNNING, 1);
+  ms_raw_t m = guest_mem(100);
+  hv_fake_mem(U1, &m);
+  hv_fake_balloon(U1, &(domain_balloon_t){true, 0, true});
+  hv_fake_fail(HV_FAKE_SET_PERIOD, -EIO, -1);
+  start(period_10);
+  for (int i = 0; i < 3; i++)
+    read_once();
+  ck_assert_int_eq(
+      stub_log_count(
+          LOG_WARNING,
+          "setting the balloon stats period to 10 s failed: virDomainSetMemoryStatsPeriod"),
+      1);
+  stub_shutdown();
+}
+END_TEST
+
+/* ---- notifications ---- */
+
+START_TEST(test_notifications) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(NULL);
+  read_once(); /* starts events, first sight: no notification */
+  ck_assert_uint_eq(stub_notification_count(), 0);
+  clock_ms += 1000; /* 2 s in running */
+  ck_assert(hv_fake_emit(U1, HV_PAUSED, 1));
+  clock_ms += 500;
+  ck_assert(hv_fake_emit(U1, HV_RUNNING, 3));
+  ck_assert(hv_fake_emit(U1, HV_SHUTOFF, HV_SHUTOFF_CRASHED));
+  ck_assert_uint_eq(stub_notification_count(), 3);
+
+  const stub_notification_t *n = stub_notification(0);
+  ck_assert_int_eq(n->severity, NOTIF_WARNING);
+  ck_assert_str_eq(n->host, "stubhost");
+  ck_assert_str_eq(n->plugin_instance, "web1");
+  ck_assert_str_eq(n->type, "domain_state");
+  ck_assert_str_eq(
+      n->message,
+      "Domain \"web1\" changed from running to paused (reason 1) after 2.000 s in running");
+  ck_assert_str_eq(stub_notification_meta(n, "domain"), "web1");
+  ck_assert_str_eq(stub_notification_meta(n, "uuid"), U1);
+  ck_assert_str_eq(stub_notification_meta(n, "old_state"), "running");
+  ck_assert_str_eq(stub_notification_meta(n, "new_state"), "paused");
+  ck_assert_str_eq(stub_notification_meta(n, "reason"), "1");
+  ck_assert_str_eq(stub_notification_meta(n, "seconds_in_old_state"), "2.000");
+  ck_assert_int_eq(stub_notification(1)->severity, NOTIF_OKAY);
+  ck_assert_int_eq(stub_notification(2)->severity, NOTIF_FAILURE);
+
+  /* The event times, to the millisecond, reach the values. */
+  read_once();
+  ck_assert_double_eq_tol(gauge("web1", "duration", "running"), 2.0, 1e-9);
+  ck_assert_double_eq_tol(gauge("web1", "duration", "paused"), 0.5, 1e-9);
+  stub_shutdown();
+}
+END_TEST
+
+static void no_notifications(oconfig_item_t *b) {
+  stub_block_add_boolean(b, "Notifications", false);
+}
+
+START_TEST(test_notifications_off_poll_timed) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(no_notifications);
+  read_once();
+  hv_fake_domain(U1, "web1", 7, HV_PAUSED, 1); /* no event: seen by poll */
+  read_once();
+  ck_assert_uint_eq(stub_notification_count(), 0);
+  ck_assert_double_eq_tol(gauge("web1", "duration", "running"), 1.0, 1e-9);
+  ck_assert_double_eq_tol(gauge("web1", "duration", "paused"), 0.0, 1e-9);
+  stub_shutdown();
+}
+END_TEST
+
+/* ---- connection: lost, refused, back ---- */
+
+START_TEST(test_reconnect) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(NULL);
+  read_once();
+  ck_assert(hv_fake_connected());
+
+  hv_fake_drop();
+  hv_fake_refuse(true);
+  for (int i = 0; i < 4; i++)
+    read_once();
+  ck_assert_int_eq(stub_log_count(LOG_ERR, "connection to \"fake:///\" lost"),
+                   1);
+  ck_assert_int_eq(stub_log_count(LOG_ERR, "cannot connect"), 0);
+  ck_assert_int_eq(stub_log_count(-1, "re-established"), 0);
+  /* Durations are still dispatched from the tracker while down. */
+  ck_assert(dispatched("web1", "duration", "running"));
+  ck_assert_double_eq(gauge("", "count", "domains"), 0);
+
+  hv_fake_refuse(false);
+  stub_clear();
+  read_once();
+  read_once();
+  ck_assert_int_eq(
+      stub_log_count(LOG_INFO, "connection to \"fake:///\" re-established"), 1);
+  ck_assert_int_eq(stub_log_count(LOG_INFO, "lifecycle events available again"),
+                   1);
+  ck_assert_double_eq(gauge("", "count", "domains"), 1);
+  ck_assert(hv_fake_connected());
+  stub_shutdown();
+}
+END_TEST
+
+START_TEST(test_refused_from_the_start) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  hv_fake_refuse(true);
+  start(NULL);
+  for (int i = 0; i < 3; i++)
+    read_once();
+  ck_assert_int_eq(
+      stub_log_count(LOG_ERR, "cannot connect to \"fake:///\": virConnectOpen"),
+      1);
+  ck_assert_int_eq(hv_fake_calls(HV_FAKE_CONNECT), 3); /* every interval */
+  hv_fake_refuse(false);
+  read_once();
+  ck_assert_int_eq(stub_log_count(LOG_INFO, "re-established"), 1);
+  ck_assert(dispatched("web1", "duration", "running"));
+  stub_shutdown();
+}
+END_TEST
+
+START_TEST(test_read_failure_logged_once) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(NULL);
+  hv_fake_fail(HV_FAKE_READ, -EIO, 3);
+  for (int i = 0; i < 4; i++)
+    read_once();
+  ck_assert_int_eq(stub_log_count(LOG_WARNING, "reading domains failed"), 1);
+  ck_assert_int_eq(stub_log_count(LOG_INFO, "reading domains works again"), 1);
+  stub_shutdown();
+}
+END_TEST
+
+/* ---- a domain vanishing mid-read ---- */
+
+START_TEST(test_domain_vanishes_mid_read) {
+  hv_fake_domain(U1, "stays", 7, HV_RUNNING, 1);
+  hv_fake_domain(U2, "goes", 8, HV_RUNNING, 1);
+  ms_raw_t m = guest_mem(100);
+  hv_fake_mem(U1, &m);
+  hv_fake_mem(U2, &m);
+  hv_fake_vanish_at_balloon(U2); /* gone between the bulk call and the XML */
+  start(NULL);
+  read_once();
+  ck_assert(dispatched("stays", "memory", "used"));
+  ck_assert_int_eq(
+      stub_log_count(LOG_INFO,
+                     "domain \"goes\": virDomainGetXMLDesc: Domain not found"),
+      1);
+  ck_assert_int_eq(stub_log_count(LOG_ERR, ""), 0);
+  ck_assert_int_eq(stub_log_count(LOG_WARNING, ""), 0);
+
+  stub_clear();
+  read_once(); /* gone: no longer dispatched */
+  ck_assert_uint_eq(stub_value_count_for("goes"), 0);
+  ck_assert(dispatched("stays", "duration", "running"));
+
+  hv_fake_vanish_in_read(U1); /* gone during the bulk call: skipped */
+  stub_clear();
+  read_once();
+  read_once();
+  ck_assert_uint_eq(stub_value_count_for("stays"), 0);
+  ck_assert_double_eq(gauge("", "count", "domains"), 0);
+  stub_shutdown();
+}
+END_TEST
+
+/* ---- the state file across a restart ---- */
+
+START_TEST(test_state_kept_across_restart) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(NULL);
+  read_once();
+  clock_ms += 4000;
+  read_once();     /* 5 s running */
+  stub_shutdown(); /* saves */
+  ck_assert_int_eq(access(state_file, F_OK), 0);
+
+  stub_clear();
+  clock_ms += 2000; /* collectd down 2 s; same libvirt id and state */
+  start(NULL);
+  ck_assert_int_eq(stub_log_count(LOG_INFO, "restored 1 domain(s)"), 1);
+  read_once();
+  ck_assert_int_eq(
+      stub_log_count(LOG_INFO, "since the last save are credited to running"),
+      1);
+  ck_assert_double_eq_tol(gauge("web1", "duration", "running"), 8.0, 1e-9);
+  stub_shutdown();
+}
+END_TEST
+
+START_TEST(test_corrupt_state_file_moved_aside) {
+  FILE *f = fopen(state_file, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs("not a state file\n", f);
+  fclose(f);
+  start(NULL);
+  ck_assert_int_eq(
+      stub_log_count(LOG_WARNING,
+                     "is corrupt or truncated; moved aside to .corrupt"),
+      1);
+  char corrupt[160];
+  snprintf(corrupt, sizeof(corrupt), "%s.corrupt", state_file);
+  ck_assert_int_eq(access(corrupt, F_OK), 0);
+  stub_shutdown();
+}
+END_TEST
+
+static void save_every_second(oconfig_item_t *b) {
+  stub_block_add_number(b, "StateSaveInterval", 1);
+}
+
+START_TEST(test_periodic_save) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(save_every_second);
+  read_once();
+  read_once(); /* 1 s after init: a save, in the background */
+  read_once(); /* collects it */
+  ck_assert_int_eq(access(state_file, F_OK), 0);
+  ck_assert_int_eq(stub_log_count(LOG_WARNING, "saving"), 0);
+  stub_shutdown();
+}
+END_TEST
+
+/* ---- a hung hypervisor call is released ---- */
+
+static void *read_thread(void *arg) {
+  (void)arg;
+  stub_read();
+  return NULL;
+}
+
+START_TEST(test_hung_read_released) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(NULL);
+  read_once();
+  hv_fake_hang(HV_FAKE_READ);
+  stub_clear();
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, read_thread, NULL), 0);
+  ck_assert(hv_fake_wait_hung(5000));
+  ck_assert_uint_eq(stub_value_count(), 0); /* held in the call */
+  hv_fake_release();
+  pthread_join(t, NULL);
+  ck_assert(dispatched("web1", "duration", "running"));
+  stub_shutdown();
+}
+END_TEST
+
+/* ---- configuration errors ---- */
+
+static const struct {
+  const char *key;
+  int type; /* 0 string, 1 number, 2 boolean */
+  const char *s;
+  double n;
+  const char *log;
+} bad_options[] = {
+    {"UsedMemory", 0, "x", 0,
+     "option \"UsedMemory\" \"x\": expected \"unused\" or \"usable\""},
+    {"HostnameFormat", 0, "ip", 0,
+     "option \"HostnameFormat\" \"ip\": expected \"hostname\", \"name\" or \"uuid\""},
+    {"PluginInstanceFormat", 0, "hostname", 0, "expected \"name\" or \"uuid\""},
+    {"MemoryStatsPeriod", 1, NULL, 1.5,
+     "option \"MemoryStatsPeriod\" \"1.5\": expected whole seconds from 0 to 86400"},
+    {"MemoryStatsPeriod", 1, NULL, -1,
+     "expected whole seconds from 0 to 86400"},
+    {"StateSaveInterval", 1, NULL, 0, "expected seconds from 1 to 86400"},
+    {"ForgetAfter", 0, "week", 0, "expected seconds from 0 to 10 years"},
+    {"LifecycleEvents", 1, NULL, 1, "expected true or false"},
+    {"Connection", 0, "", 0, "expected one non-empty string (a libvirt URI)"},
+    {"StateFile", 2, NULL, 0, "expected one non-empty string (a path)"},
+    {"Domain", 0, "/(/", 0, "bad regular expression"},
+    {"Domain", 0, "", 0, "empty name"},
+    {"Bogus", 0, "x", 0, "option \"Bogus\" \"x\": unknown option"},
+};
+
+START_TEST(test_config_errors) {
+  module_register();
+  oconfig_item_t *b = stub_block_new();
+  if (bad_options[_i].type == 0)
+    stub_block_add_string(b, bad_options[_i].key, bad_options[_i].s);
+  else if (bad_options[_i].type == 1)
+    stub_block_add_number(b, bad_options[_i].key, bad_options[_i].n);
+  else
+    stub_block_add_boolean(b, bad_options[_i].key, true);
+  ck_assert_int_eq(stub_config(b), -1);
+  stub_block_free(b);
+  if (stub_log_count(LOG_ERR, bad_options[_i].log) != 1)
+    stub_log_dump();
+  ck_assert_int_eq(stub_log_count(LOG_ERR, bad_options[_i].log), 1);
+  stub_shutdown();
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("virt_inspector glue");
+  TCase *tc = tcase_create("core");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_read_dispatches);
+  tcase_add_test(tc, test_formats_and_filter);
+  tcase_add_test(tc, test_logs_once_per_cause);
+  tcase_add_test(tc, test_stats_period_set_once);
+  tcase_add_test(tc, test_stats_period_failure_logged_once);
+  tcase_add_test(tc, test_notifications);
+  tcase_add_test(tc, test_notifications_off_poll_timed);
+  tcase_add_test(tc, test_reconnect);
+  tcase_add_test(tc, test_refused_from_the_start);
+  tcase_add_test(tc, test_read_failure_logged_once);
+  tcase_add_test(tc, test_domain_vanishes_mid_read);
+  tcase_add_test(tc, test_state_kept_across_restart);
+  tcase_add_test(tc, test_corrupt_state_file_moved_aside);
+  tcase_add_test(tc, test_periodic_save);
+  tcase_add_test(tc, test_hung_read_released);
+  tcase_add_loop_test(tc, test_config_errors, 0,
+                      (int)(sizeof(bad_options) / sizeof(bad_options[0])));
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) { return check_run(suite()); }
