@@ -179,6 +179,78 @@ static void restore(struct st_domain *d, int id, int state, int reason,
   d->reason = reason;
 }
 
+/* In *ret a copy of name (cut to ST_NAME_MAX) when it is not d's name
+ * already, else NULL. 0 or -ENOMEM. */
+static int new_name_of(const struct st_domain *d, const char *name,
+                       char **ret) {
+  *ret = NULL;
+  if (name == NULL)
+    return 0;
+  size_t n = name_len(name);
+  if (d != NULL && d->name != NULL && strlen(d->name) == n &&
+      memcmp(d->name, name, n) == 0)
+    return 0;
+  *ret = name_dup(name, n);
+  return *ret != NULL ? 0 : -ENOMEM;
+}
+
+/* First observation of a domain unknown to the tracker; takes name. */
+static int add_domain(st_tracker_t *st, const char *uuid, char *name, int id,
+                      int state, int reason, uint64_t t, st_result_t *res) {
+  struct st_domain *d = calloc(1, sizeof(*d));
+  if (d == NULL) {
+    free(name);
+    return -ENOMEM;
+  }
+  memcpy(d->node.uuid, uuid, ST_UUID_LEN + 1);
+  d->name = name;
+  d->id = id;
+  d->reason = reason;
+  d->present = true;
+  d->seen_ms = t;
+  enter(d, state, t);
+  insert(st, d);
+  res->change = ST_FIRST;
+  res->old_state = res->old_reason = -1;
+  return 0;
+}
+
+/* An observation of a known domain. */
+static void update_domain(struct st_domain *d, int id, int state, int reason,
+                          uint64_t t, bool is_poll, st_result_t *res) {
+  d->seen_ms = max_u64(d->seen_ms, t);
+  res->old_state = d->state;
+  res->old_reason = d->reason;
+
+  if (d->pending) {
+    restore(d, id, state, reason, t, res);
+    return;
+  }
+  if (!d->present) {
+    /* Back after being gone: a new stint; the old one ended when it left. */
+    uint64_t at = max_u64(t, d->mark_ms);
+    if (state != d->state) {
+      res->change = ST_CHANGED;
+      res->old_stint_ms = sat_sub(d->gone_since_ms, d->entered_ms);
+    }
+    enter(d, state, at);
+    d->present = true;
+  } else if (is_poll && t < d->entered_ms) {
+    /* The read started before the last transition: it is stale. */
+    res->new_state = d->state;
+    res->new_reason = d->reason;
+    return;
+  } else if (state != d->state) {
+    uint64_t at = max_u64(t, d->mark_ms);
+    credit(d, at);
+    res->change = ST_CHANGED;
+    res->old_stint_ms = sat_sub(at, d->entered_ms);
+    enter(d, state, at);
+  }
+  d->id = id;
+  d->reason = reason;
+}
+
 static int observe(st_tracker_t *st, const char *uuid, const char *name, int id,
                    int state, int reason, uint64_t t, bool is_poll,
                    st_result_t *ret) {
@@ -188,81 +260,24 @@ static int observe(st_tracker_t *st, const char *uuid, const char *name, int id,
     id = -1;
 
   struct st_domain *d = lookup(st, uuid);
-  char *new_name = NULL;
-  if (name != NULL) {
-    size_t n = name_len(name);
-    if (d == NULL || d->name == NULL || strlen(d->name) != n ||
-        memcmp(d->name, name, n) != 0) {
-      new_name = name_dup(name, n);
-      if (new_name == NULL)
-        return -ENOMEM;
-    }
-  }
-
+  char *new_name;
+  if (new_name_of(d, name, &new_name) != 0)
+    return -ENOMEM;
   st_result_t res = {
       .change = ST_NONE,
       .restore = ST_RESTORE_NONE,
       .new_state = state,
       .new_reason = reason,
   };
-
   if (d == NULL) {
-    d = calloc(1, sizeof(*d));
-    if (d == NULL) {
-      free(new_name);
+    if (add_domain(st, uuid, new_name, id, state, reason, t, &res) != 0)
       return -ENOMEM;
-    }
-    memcpy(d->node.uuid, uuid, ST_UUID_LEN + 1);
-    d->name = new_name;
-    d->id = id;
-    d->reason = reason;
-    d->present = true;
-    d->seen_ms = t;
-    enter(d, state, t);
-    insert(st, d);
-    res.change = ST_FIRST;
-    res.old_state = res.old_reason = -1;
-    if (ret != NULL)
-      *ret = res;
-    return 0;
-  }
-
-  if (new_name != NULL) {
-    free(d->name);
-    d->name = new_name;
-  }
-  d->seen_ms = max_u64(d->seen_ms, t);
-  res.old_state = d->state;
-  res.old_reason = d->reason;
-
-  if (d->pending) {
-    restore(d, id, state, reason, t, &res);
-  } else if (!d->present) {
-    /* Back after being gone: a new stint; the old one ended when it left. */
-    uint64_t at = max_u64(t, d->mark_ms);
-    if (state != d->state) {
-      res.change = ST_CHANGED;
-      res.old_stint_ms = sat_sub(d->gone_since_ms, d->entered_ms);
-    }
-    enter(d, state, at);
-    d->present = true;
-    d->id = id;
-    d->reason = reason;
-  } else if (is_poll && t < d->entered_ms) {
-    /* The read started before the last transition: it is stale. */
-    res.new_state = d->state;
-    res.new_reason = d->reason;
-  } else if (state == d->state) {
-    d->id = id;
-    d->reason = reason;
   } else {
-    uint64_t at = max_u64(t, d->mark_ms);
-    credit(d, at);
-    res.change = ST_CHANGED;
-    res.old_stint_ms = sat_sub(at, d->entered_ms);
-    enter(d, state, at);
-    d->id = id;
-    d->reason = reason;
+    if (new_name != NULL) {
+      free(d->name);
+      d->name = new_name;
+    }
+    update_domain(d, id, state, reason, t, is_poll, &res);
   }
   if (ret != NULL)
     *ret = res;
