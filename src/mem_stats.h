@@ -1,11 +1,12 @@
 /* mem_stats.h: libvirt balloon statistics -> guest memory figures.
  *
- * Pure C11: no libvirt, no collectd, no clock reads, no logging. The inspector
- * fills an ms_raw_t with what the hypervisor reported (tags it does not know
- * are never stored), ms_compute turns it into the figures the plugin
- * dispatches, and ms_staleness judges whether the guest is still updating
- * its statistics. Every figure carries a presence bit: what was not reported
- * is not invented, and memory-used is computed only when it can be right.
+ * Pure C11: no libvirt, no collectd, no clock reads, no logging. The hypervisor
+ * implementation fills an ms_raw_t with what the hypervisor reported (tags it
+ * does not know are never stored), ms_compute turns it into the figures the
+ * plugin dispatches, and ms_staleness judges whether the guest is still
+ * updating its statistics. Every figure carries a presence bit: what was not
+ * reported is not invented, and memory-used is computed only when it can be
+ * right.
  */
 #ifndef MEM_STATS_H
 #define MEM_STATS_H

@@ -5,6 +5,7 @@
 
 #include "state_store.h"
 #include "percent.h"
+#include "state_store_priv.h"
 #include "uuid_map.h"
 
 #include <errno.h>

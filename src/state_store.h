@@ -37,15 +37,9 @@
  * if snap holds something the reader would refuse. */
 int state_store_write(const char *path, const st_snapshot_t *snap);
 
-/* Parses a whole file's bytes. On success 0 and *ret (free with
- * st_snapshot_free). Errors: -EINVAL corrupt or truncated, -EPROTONOSUPPORT
- * a version newer than STATE_STORE_VERSION, -ENOMEM. Never reads past len;
- * buf need not be NUL-terminated. */
-int state_store_parse(const char *buf, size_t len, st_snapshot_t **ret);
-
 /* Reads and parses path. -ENOENT when there is no file; otherwise as
- * state_store_parse or -errno of the read (-EFBIG over 256 MiB, -EINVAL not
- * a regular file). */
+ * state_store_parse (state_store_priv.h) or -errno of the read (-EFBIG over 256
+ * MiB, -EINVAL not a regular file). */
 int state_store_read(const char *path, st_snapshot_t **ret);
 
 /* Moves a bad file aside to PATH.corrupt (replacing an older one).

@@ -8,6 +8,7 @@
  * mark_ms, so totals never decrease.
  */
 #include "state_tracker.h"
+#include "state_tracker_priv.h"
 #include "uuid_map.h"
 
 #include <errno.h>

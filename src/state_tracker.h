@@ -115,9 +115,6 @@ typedef int (*st_visit_fn)(const st_view_t *view, void *user_data);
 int st_foreach(const st_tracker_t *st, uint64_t now_ms, st_visit_fn fn,
                void *user_data);
 
-/* Number of domains held (present, gone or restored-pending). */
-size_t st_count(const st_tracker_t *st);
-
 /* ---- persistence (see state_store.h for the file) ---- */
 
 /* One domain as saved. */

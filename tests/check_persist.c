@@ -4,6 +4,7 @@
  * synchronous, failing). */
 #include "persist.h"
 #include "state_store.h"
+#include "state_tracker_priv.h"
 
 #include "check_run.h"
 

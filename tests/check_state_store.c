@@ -4,6 +4,7 @@
 #endif
 
 #include "state_store.h"
+#include "state_store_priv.h"
 
 #include "check_run.h"
 #include "check_snapshot.h"

@@ -1,5 +1,6 @@
 /* check_state_tracker.c: unit tests for state_tracker.c. */
 #include "state_tracker.h"
+#include "state_tracker_priv.h"
 
 #include "check_run.h"
 #include "check_snapshot.h"

@@ -9,7 +9,9 @@
  * (new inputs go to the first directory: keep it out of the tree).
  */
 #include "state_store.h"
+#include "state_store_priv.h"
 #include "state_tracker.h"
+#include "state_tracker_priv.h"
 
 #include <stdint.h>
 #include <stdlib.h>
