@@ -52,6 +52,18 @@ static ms_raw_t guest_mem(uint64_t last_update) {
   return m;
 }
 
+/* A running domain with guest statistics and a balloon. */
+static void add_guest(const char *uuid, const char *name, int id,
+                      uint64_t last_update, domain_balloon_t balloon) {
+  hv_fake_domain(uuid, name, id, HV_RUNNING, 1);
+  ms_raw_t m = guest_mem(last_update);
+  hv_fake_mem(uuid, &m);
+  hv_fake_balloon(uuid, &balloon);
+}
+
+#define QEMU_P0 ((domain_balloon_t){true, 0, true})
+#define QEMU_P10 ((domain_balloon_t){true, 10, true})
+
 /* Registers, configures (the defaults plus extra options) and inits. */
 static void start(void (*extra)(oconfig_item_t *b)) {
   module_register();
@@ -96,10 +108,7 @@ static void teardown(void) {
 /* ---- a read end to end: values and identifiers ---- */
 
 START_TEST(test_read_dispatches) {
-  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
-  ms_raw_t m = guest_mem(100);
-  hv_fake_mem(U1, &m);
-  hv_fake_balloon(U1, &(domain_balloon_t){true, 10, true});
+  add_guest(U1, "web1", 7, 100, QEMU_P10);
   hv_fake_domain(U2, "my vm/2", -1, HV_SHUTOFF, 1);
   start(NULL);
 
@@ -165,10 +174,7 @@ END_TEST
 
 START_TEST(test_logs_once_per_cause) {
   /* Frozen at boot (QEMU, stats period 0) and no balloon at all. */
-  hv_fake_domain(U1, "frozen", 3, HV_RUNNING, 1);
-  ms_raw_t m = guest_mem(100);
-  hv_fake_mem(U1, &m);
-  hv_fake_balloon(U1, &(domain_balloon_t){true, 0, true});
+  add_guest(U1, "frozen", 3, 100, QEMU_P0);
   hv_fake_domain(U2, "noballoon", 4, HV_RUNNING, 1);
   ms_raw_t host = {0};
   ms_raw_set(&host, MS_RSS, 100);
@@ -210,10 +216,7 @@ static void period_10(oconfig_item_t *b) {
 }
 
 START_TEST(test_stats_period_set_once) {
-  hv_fake_domain(U1, "g", 3, HV_RUNNING, 1);
-  ms_raw_t m = guest_mem(100);
-  hv_fake_mem(U1, &m);
-  hv_fake_balloon(U1, &(domain_balloon_t){true, 0, true});
+  add_guest(U1, "g", 3, 100, QEMU_P0);
   start(period_10);
   read_once();
   read_once();
@@ -224,7 +227,7 @@ START_TEST(test_stats_period_set_once) {
                      "balloon stats period was 0, set to 10 s (live)"),
       1);
   ck_assert(!dispatched("g", "memory", "used")); /* the old sample */
-  m = guest_mem(110);                            /* the first fresh sample */
+  ms_raw_t m = guest_mem(110);                   /* the first fresh sample */
   hv_fake_mem(U1, &m);
   read_once();
   ck_assert(dispatched("g", "memory", "used"));
@@ -233,10 +236,7 @@ START_TEST(test_stats_period_set_once) {
 END_TEST
 
 START_TEST(test_stats_period_failure_logged_once) {
-  hv_fake_domain(U1, "g", 3, HV_RUNNING, 1);
-  ms_raw_t m = guest_mem(100);
-  hv_fake_mem(U1, &m);
-  hv_fake_balloon(U1, &(domain_balloon_t){true, 0, true});
+  add_guest(U1, "g", 3, 100, QEMU_P0);
   hv_fake_fail(HV_FAKE_SET_PERIOD, -EIO, -1);
   start(period_10);
   for (int i = 0; i < 3; i++)
