@@ -34,9 +34,17 @@ show() { # collectdctl getval, printed as a user would type it
 echo "== starting a private libvirtd (test driver) and collectd"
 start_libvirtd || e2e_bail "libvirtd did not start"
 virsh_open
+# -- picture: collectd's rrdtool writer keeps what the demo runs, graphed at the end
+E2E_STOCK_PLUGINS="${E2E_STOCK_PLUGINS:-} rrdtool"
+RRD_DIR="$T/rrd"
+demo_t0=$(date +%s)
 start_collectd "LoadPlugin virt_inspector
 <Plugin virt_inspector>
   Connection \"$LV_URI\"
+</Plugin>
+LoadPlugin rrdtool
+<Plugin rrdtool>
+  DataDir \"$RRD_DIR\"
 </Plugin>" || e2e_bail "collectd did not start"
 id=$E2E_HOST/virt_inspector-test
 wait_value "$id/memory-used" 20 || e2e_bail "no values from the plugin"
@@ -66,3 +74,31 @@ if awk -v p="$paused" 'BEGIN { exit !(p >= 2.0 && p < 2.2) }'; then
 else
   not_ok "duration-paused is $paused s, expected 2 s"
 fi
+
+# -- picture: PNG graphs of what ran, from the rrdtool writer's files ------
+echo "== graphs"
+wait_intervals 3 # a few reads after the resume, so the graph shows them
+stop_collectd    # collectd flushes the rrdtool writer's queue when it stops
+graphs=$(mktemp -d /tmp/virt_inspector-graphs.XXXXXX)
+rrd="$RRD_DIR/$id"
+demo_t1=$(date +%s)
+g=(--start "$demo_t0" --end "$demo_t1" --width 640 --height 200 --lower-limit 0)
+rrdtool graph "$graphs/memory.png" "${g[@]}" --base 1024 \
+  --title "virt_inspector: memory of domain \"test\" (libvirt's test hypervisor)" \
+  --vertical-label bytes \
+  "DEF:avail=$rrd/memory-available.rrd:value:AVERAGE" \
+  "DEF:used=$rrd/memory-used.rrd:value:AVERAGE" \
+  "AREA:avail#9fc5e8:memory-available" \
+  "AREA:used#0b5394:memory-used" \
+  "GPRINT:used:LAST:used %.2lf %sB" "GPRINT:avail:LAST:of %.2lf %sB\\n" >/dev/null &&
+  rrdtool graph "$graphs/states.png" "${g[@]}" \
+    --title "virt_inspector: seconds in each state of domain \"test\" (suspended 2 s)" \
+    --vertical-label seconds \
+    "DEF:run=$rrd/duration-running.rrd:seconds:AVERAGE" \
+    "DEF:pau=$rrd/duration-paused.rrd:seconds:AVERAGE" \
+    "CDEF:r=run,UN,0,run,IF" "CDEF:p=pau,UN,0,pau,IF" \
+    "AREA:r#6aa84f:duration-running" \
+    "AREA:p#e69138:duration-paused:STACK" \
+    "GPRINT:run:LAST:running %.3lf s" "GPRINT:pau:LAST:paused %.3lf s\\n" >/dev/null &&
+  ok "graphs written: $graphs/memory.png (memory used/available), $graphs/states.png (seconds in each state, stacked)" ||
+  not_ok "rrdtool graph failed (rrd files: $(ls "$rrd" 2>&1 | tr '\n' ' '))"

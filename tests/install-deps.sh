@@ -5,7 +5,11 @@ set -eu
 PKGS="autoconf automake libtool pkg-config make gcc clang libclang-rt-14-dev
   check valgrind collectd-core collectd-utils collectd-dev
   libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-  qemu-system-x86 busybox-static cpio socat"
+  qemu-system-x86 busybox-static cpio socat
+  collectd dpkg-dev debhelper lintian perl man-db groff-base rrdtool"
+# collectd: Debian's /etc/collectd/collectd.conf (tests/package.sh loads the
+# packaged plugin with it); debhelper, dpkg-dev, lintian: the Debian package;
+# perl (pod2man), man-db, groff-base: the man page; rrdtool: demo.sh's graphs.
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -15,8 +19,19 @@ if [ -n "$missing" ]; then
   echo "install-deps: installing:$missing"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # Debian's collectd package (re)starts the system collectd when installed:
+  # no service may start here (a container's policy-rc.d usually says so).
+  policy_rc=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    policy_rc=1
+  fi
+  rc=0
   # shellcheck disable=SC2086
-  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null || rc=$?
+  [ -z "$policy_rc" ] || rm -f /usr/sbin/policy-rc.d
+  [ "$rc" = 0 ] || exit "$rc"
 fi
 # libvirtd's qemu driver refuses to start without its user, even when our
 # private qemu.conf says user = "root" (Debian's libvirt-daemon-system would
