@@ -6,7 +6,7 @@ PKGS="autoconf automake libtool pkg-config make gcc clang libclang-rt-14-dev
   check valgrind collectd-core collectd-utils collectd-dev
   libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   qemu-system-x86 busybox-static cpio socat
-  prometheus libmicrohttpd12 libprotobuf-c1 curl jq"
+  prometheus libmicrohttpd12 libprotobuf-c1 curl jq rrdtool"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -23,6 +23,9 @@
 #                       seconds, decimals allowed; default now); prints one
 #                       line per series: `{label="v",...} VALUE`, sorted;
 #                       status 1 (and $PROM_ERROR) if the query failed
+#   prom_query_range EXPR START END STEP
+#                       range query (as a Grafana panel makes): one line per
+#                       series, `{label="v",...} POINTS LAST_VALUE`
 #   prom_scalar EXPR [TIME]
 #                       the value of a query that must give exactly one series
 #   prom_wait_newer SELECTOR EPOCH TIMEOUT
@@ -135,6 +138,25 @@ prom_query() {
             $d.result[] | "{\(.metric | to_entries | map("\(.key)=\"\(.value)\"") | join(","))} \(.value[1])"
           elif $d.resultType == "scalar" then "{} \($d.result[1])"
           else error("unexpected result type \($d.resultType)") end' <<<"$out" | sort
+}
+
+# prom_query_range EXPR START END STEP: see above.
+prom_query_range() {
+    local out
+    PROM_ERROR=
+    if ! out=$(curl -sS --max-time 10 -G "$PROM_URL/api/v1/query_range" \
+        --data-urlencode "query=$1" --data-urlencode "start=$2" \
+        --data-urlencode "end=$3" --data-urlencode "step=$4" 2>&1); then
+        PROM_ERROR="curl: $out"
+        return 1
+    fi
+    if [ "$(jq -r .status <<<"$out" 2>/dev/null)" != success ]; then
+        PROM_ERROR=$(jq -r '.error // empty' <<<"$out" 2>/dev/null)
+        PROM_ERROR=${PROM_ERROR:-$out}
+        return 1
+    fi
+    jq -r '.data.result[]
+        | "{\(.metric | to_entries | map("\(.key)=\"\(.value)\"") | join(","))} \(.values | length) \(.values[-1][1])"' <<<"$out" | sort
 }
 
 # prom_scalar EXPR [TIME]: see above.

@@ -21,6 +21,7 @@
 #      (the gap is credited: totals continue, resets() = 0)
 #   4. a libvirtd restart inside the range (the test driver forgets its
 #      domains: newdom is created again with the same UUID)
+#      ... and the README's rrdtool (fetch MAX) and csv recipes for it
 #   5. the example rules: `promtool check rules`, `promtool test rules`,
 #      and the recording rules give a value for the live domains
 #
@@ -42,7 +43,7 @@
 
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 
-E2E_STOCK_PLUGINS="write_prometheus"
+E2E_STOCK_PLUGINS="write_prometheus rrdtool"
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 . "$E2E_LIB_DIR/prom.sh"
 
@@ -182,6 +183,12 @@ LoadPlugin write_prometheus
   Host "127.0.0.1"
   Port "$WP_PORT"
 </Plugin>
+LoadPlugin rrdtool
+<Plugin rrdtool>
+  DataDir "$T/rrd"
+  StepSize 1
+  HeartBeat 3
+</Plugin>
 LoadPlugin virt_inspector
 <Plugin virt_inspector>
   Connection "$LV_URI"
@@ -190,13 +197,54 @@ LoadPlugin virt_inspector
 EOF
 }
 
+# The README's rrdtool and csv recipes, for DOMAIN and STATE over [T1, T2].
+rrd_file() { echo "$T/rrd/$E2E_HOST/virt_inspector-$1/duration-$2.rrd"; }
+rrd_period() {
+    rrdtool fetch "$(rrd_file "$1" "$2")" MAX -r 1 -s "${3%.*}" -e "${4%.*}" |
+        awk -F': ' 'NF == 2 && $2 !~ /nan/ { if (first == "") first = $2 + 0; last = $2 + 0 }
+                    END { printf "%.6f", last - first }'
+}
+# prints "SECONDS E1 E2": the answer and the times of the rows it read
+csv_period() {
+    cat "$CSV_DIR/$E2E_HOST/virt_inspector-$1/duration-$2"-????-??-?? |
+        awk -F, -v t1="$3" -v t2="$4" '
+            $1 ~ /^[0-9]/ && $1 <= t1 { a = $2; e1 = $1 }
+            $1 ~ /^[0-9]/ && $1 <= t2 { b = $2; e2 = $1 }
+            END { printf "%.6f %s %s", b - a, e1 == "" ? t1 : e1, e2 }'
+}
+_rrd_newer() { [ "$(rrdtool last "$(rrd_file "$1" "$2")" 2>/dev/null || echo 0)" -gt "${3%.*}" ]; }
+_csv_row_newer() {
+    cat "$CSV_DIR/$E2E_HOST/virt_inspector-$1/duration-$2"-????-??-?? 2>/dev/null |
+        awk -F, -v t="$3" '$1 ~ /^[0-9]/ && $1 > t { n++ } END { exit !n }'
+}
+
+# check_writers DOM STATE T1 T2: the rrdtool and csv recipes
+check_writers() {
+    local dom=$1 st=$2 t1=$3 t2=$4 want x e1 e2
+    want=$(truth "$dom" "$st" "$t1" "$t2")
+    if wait_until 10 _csv_row_newer "$dom" "$st" "$t2"; then
+        read -r x e1 e2 <<<"$(csv_period "$dom" "$st" "$t1" "$t2")"
+        check "$dom $st over the range, csv recipe: within $BOUND s of the truth" "$x" "~" "$want" "$BOUND"
+        check "$dom $st, csv recipe: within $TIGHT s of the truth over its rows' times" \
+            "$x" "~" "$(truth "$dom" "$st" "$e1" "$e2")" "$TIGHT"
+    else
+        not_ok "$dom $st: no csv row newer than t2 within 10 s"
+    fi
+    if wait_until 10 _rrd_newer "$dom" "$st" "$t2"; then
+        x=$(rrd_period "$dom" "$st" "$t1" "$t2")
+        check "$dom $st over the range, rrdtool fetch MAX recipe: within $BOUND s of the truth" "$x" "~" "$want" "$BOUND"
+    else
+        not_ok "$dom $st: no rrd update after t2 within 10 s"
+    fi
+}
+
 _wp_up() { curl -sf --max-time 2 "http://127.0.0.1:$WP_PORT/metrics" >/dev/null 2>&1; }
 
 # ---------------------------------------------------------------- setup ----
 
 e2e_require_root
 e2e_require_plugin
-for p in prometheus promtool curl jq; do
+for p in prometheus promtool curl jq rrdtool; do
     command -v "$p" >/dev/null 2>&1 || e2e_bail "required program '$p' not found (tests/install-deps.sh installs it)"
 done
 [ -f "$E2E_STOCK_PLUGINDIR/write_prometheus.so" ] ||
@@ -280,6 +328,11 @@ pq "$C at t1" "count($D{virt_inspector=\"$C\"} @ $t1) or vector(0)" &&
     assert_eq "$C has no series at t1 (created inside the range)" "$PQ" 0
 for st in running paused; do check_range $C $st "$t1" "$t2"; done
 for dom in $A $B $C; do check_availability $dom "$t1" "$t2"; done
+# the same range from collectd's own writers (before collectd restarts)
+check_writers $A paused "$t1" "$t2"
+check_writers $B shutoff "$t1" "$t2"
+check_writers $B running "$t1" "$t2"
+check_writers $C paused "$t1" "$t2"
 
 # ------------------------------------------- 3. collectd restart ----
 
@@ -326,6 +379,17 @@ check_range $C paused "$t5" "$t6"
 check_range $C running "$t5" "$t6" "$(calc "b - k + i" b="$t_back" k="$t_kill" i="$INTERVAL")"
 
 # ------------------------------------------- 5. the rules, live ----
+
+# a range query, as a dashboard panel makes it: paused seconds of $A over
+# range 1, one point a second
+if out=$(prom_query_range "$(sel $A paused)" "$t1" "$t2" 1); then
+    read -r _ npts last <<<"$out"
+    check "range query: $A paused has a point each second of range 1" "$npts" ">=" "$(calc "int(b - a)" a="$t1" b="$t2")"
+    tl=$(calc "a + int(b - a)" a="$t1" b="$t2") # the last point's time
+    check "range query: its last point is the instant value at that time" "$last" "~" "$(prom_scalar "$(sel $A paused) @ $tl")" 0
+else
+    not_ok "range query over range 1: $PROM_ERROR"
+fi
 
 pq "availability rule" "count(virt_inspector:availability:ratio1d{virt_inspector=~\"$A|$C\"} >= 0 <= 1)" &&
     assert_eq "recording rule virt_inspector:availability:ratio1d has a value in [0,1] for $A and $C" "$PQ" 2
