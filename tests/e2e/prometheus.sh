@@ -199,10 +199,12 @@ EOF
 
 # The README's rrdtool and csv recipes, for DOMAIN and STATE over [T1, T2].
 rrd_file() { echo "$T/rrd/$E2E_HOST/virt_inspector-$1/duration-$2.rrd"; }
+# prints "SECONDS R1 R2": the answer and the (end) times of the rows it read
 rrd_period() {
     rrdtool fetch "$(rrd_file "$1" "$2")" MAX -r 1 -s "${3%.*}" -e "${4%.*}" |
-        awk -F': ' 'NF == 2 && $2 !~ /nan/ { if (first == "") first = $2 + 0; last = $2 + 0 }
-                    END { printf "%.6f", last - first }'
+        awk -F': ' 'NF == 2 && $2 !~ /nan/ { if (first == "") { first = $2 + 0; r1 = $1 }
+                                             last = $2 + 0; r2 = $1 }
+                    END { printf "%.6f %d %d", last - first, r1, r2 }'
 }
 # prints "SECONDS E1 E2": the answer and the times of the rows it read
 csv_period() {
@@ -230,9 +232,18 @@ check_writers() {
     else
         not_ok "$dom $st: no csv row newer than t2 within 10 s"
     fi
+    # A row ending at R holds (StepSize 1, GAUGE) the time-weighted mean of
+    # the values valid in (R - 1, R], each the total at its read, at most
+    # one Interval (+ 0.5 s of scheduling) later: the total at a time in
+    # (R - 1, R + 1.5). The answer must lie between the truths over the
+    # shortest and the longest such span.
+    local r1 r2 lo hi
     if wait_until 10 _rrd_newer "$dom" "$st" "$t2"; then
-        x=$(rrd_period "$dom" "$st" "$t1" "$t2")
-        check "$dom $st over the range, rrdtool fetch MAX recipe: within $BOUND s of the truth" "$x" "~" "$want" "$BOUND"
+        read -r x r1 r2 <<<"$(rrd_period "$dom" "$st" "$t1" "$t2")"
+        lo=$(truth "$dom" "$st" "$(calc "r + 1.5" r="$r1")" "$(calc "r - 1" r="$r2")")
+        hi=$(truth "$dom" "$st" "$(calc "r - 1" r="$r1")" "$(calc "r + 1.5" r="$r2")")
+        check "$dom $st, rrdtool fetch MAX recipe: within the truths over its rows' spans [$lo, $hi]" \
+            "$x" "~" "$(calc "(l + h) / 2" l="$lo" h="$hi")" "$(calc "k + (h - l) / 2" k="$TIGHT" l="$lo" h="$hi")"
     else
         not_ok "$dom $st: no rrd update after t2 within 10 s"
     fi
