@@ -271,10 +271,12 @@ static void on_lifecycle_event(const char *name, const char *uuid, int id,
 static void submit_states(const st_view_t *v) {
   domain_fields_t f;
   domain_fields(v->name, v->uuid, &f);
+  /* Every state from the first read, 0 for states never entered: the time
+   * in a state over [t1, t2] is value(t2) - value(t1) only if there is a
+   * value at t1, also when the state's first stint starts after t1. */
   for (int s = 0; s < ST_STATE_COUNT; s++)
-    if (v->seen_mask & (1u << s))
-      submit_gauge(f.host_or_null, f.instance, "duration", st_state_name(s),
-                   (gauge_t)v->total_ms[s] / 1000.0);
+    submit_gauge(f.host_or_null, f.instance, "duration", st_state_name(s),
+                 (gauge_t)v->total_ms[s] / 1000.0);
   submit_gauge(f.host_or_null, f.instance, "duration", "total",
                (gauge_t)v->sum_ms / 1000.0);
   submit_gauge(f.host_or_null, f.instance, "uptime", NULL,

@@ -6,10 +6,13 @@ PKGS="autoconf automake libtool pkg-config make gcc clang libclang-rt-14-dev
   check valgrind collectd-core collectd-utils collectd-dev
   libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   qemu-system-x86 busybox-static cpio socat
-  collectd dpkg-dev debhelper lintian perl man-db groff-base rrdtool"
+  collectd dpkg-dev debhelper lintian perl man-db groff-base rrdtool
+  prometheus libmicrohttpd12 libprotobuf-c1 curl jq"
 # collectd: Debian's /etc/collectd/collectd.conf (tests/package.sh loads the
 # packaged plugin with it); debhelper, dpkg-dev, lintian: the Debian package;
-# perl (pod2man), man-db, groff-base: the man page; rrdtool: demo.sh's graphs.
+# perl (pod2man), man-db, groff-base: the man page; rrdtool: demo.sh's graphs
+# and tests/e2e/prometheus.sh; prometheus (and promtool), libmicrohttpd12,
+# libprotobuf-c1 (collectd's write_prometheus), curl, jq: tests/e2e/prometheus.sh.
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
