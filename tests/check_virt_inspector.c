@@ -121,7 +121,15 @@ START_TEST(test_read_dispatches) {
   ck_assert_double_eq(gauge("web1", "memory", "actual_balloon"), 2048 * KIB);
   ck_assert_double_eq(gauge("web1", "memory", "rss"), 300 * KIB);
   ck_assert(!dispatched("web1", "memory", "disk_caches")); /* not reported */
-  ck_assert_double_eq(gauge("web1", "duration", "running"), 0.0);
+  /* Every state has a series from the first read, 0 if never entered, so
+   * that value(t2) - value(t1) exists for a state first entered after t1. */
+  static const char *const states[] = {"nostate", "running",    "blocked",
+                                       "paused",  "shutdown",   "shutoff",
+                                       "crashed", "pmsuspended"};
+  for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+    ck_assert_double_eq(gauge("web1", "duration", states[i]), 0.0);
+    ck_assert_double_eq(gauge("my%20vm%2F2", "duration", states[i]), 0.0);
+  }
   ck_assert_double_eq(gauge("web1", "duration", "total"), 0.0);
   ck_assert_double_eq(gauge("web1", "uptime", NULL), 0.0);
   const stub_value_t *ds = stub_value("", "web1", "domain_state", NULL);
