@@ -915,25 +915,25 @@ CYCLE_START=
 CYCLE_WINDOW=${CYCLE_WINDOW:-}
 VI_HEALTH_READ="$E2E_HOST/virt_inspector/duration-read"
 
-# _cycle_args SPEC...: CYCLE_ARGS, the awk operands "k=N col=C FILE..." per
-# SPEC (all csv files of the identifier, by date), and CYCLE_OPT, "0 1 ..."
-# (optional or not); returns 1 if a required SPEC has no csv file.
-_cycle_args() {
-    local k=0 s id col opt
-    CYCLE_ARGS=() CYCLE_OPT=
+# _cycle_stream SPEC...: for each SPEC a line "#SPEC k col optional(0|1)",
+# then every csv file of its identifier (by date), each followed by a line
+# "#EOF" (a row that collectd is still writing ends up joined to it, and is
+# dropped). Returns 1 if a required SPEC has no csv file.
+_cycle_stream() {
+    local k=0 s id col opt f
     for s; do
         k=$((k + 1))
         opt=0
         [ "${s:0:1}" = "?" ] && { opt=1; s=${s:1}; }
         id=$s col=1
         if [[ ${s##*/} == *:* ]]; then id=${s%:*}; col=${s##*:}; fi
-        local -a f=("$CSV_DIR/$id"-[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9])
-        if [ ! -e "${f[0]}" ]; then
-            [ "$opt" = 1 ] || return 1
-            f=(/dev/null)
-        fi
-        CYCLE_ARGS+=("k=$k" "col=$col" "${f[@]}")
-        CYCLE_OPT+="$opt "
+        local -a files=("$CSV_DIR/$id"-[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9])
+        [ -e "${files[0]}" ] || { [ "$opt" = 1 ] || return 1; files=(); }
+        printf '#SPEC %s %s %s\n' "$k" "$col" "$opt"
+        for f in "${files[@]}"; do
+            cat "$f"
+            printf '#EOF\n'
+        done
     done
 }
 
@@ -949,23 +949,21 @@ csv_cycles() {
     [ $# -ge 1 ] || return 1
     local -a specs=("$@")
     [ -n "$start" ] && specs+=("$VI_HEALTH_READ")
-    _cycle_args "${specs[@]}" || return 1
+    local stream
+    stream=$(_cycle_stream "${specs[@]}") || return 1
     w=${CYCLE_WINDOW:-$(awk -v i="$COLLECTD_INTERVAL" 'BEGIN { print 0.4 * i }')}
-    awk -F, -v n="${#specs[@]}" -v w="$w" -v after="$after" -v start="$start" \
-        -v opts="$CYCLE_OPT" '
-        BEGIN { split(opts, optional, " ") }
-        FNR == 1 {
-            # header: epoch,value or epoch,in,out,...
+    awk -F, -v n="${#specs[@]}" -v w="$w" -v after="$after" -v start="$start" '
+        /^#SPEC / { split($0, sp, " "); k = sp[2]; col = sp[3]; optional[k] = sp[4]; ci = 0; next }
+        /#EOF$/ { next }
+        /^epoch/ {
+            # a header: epoch,value or epoch,in,out,...
             ci = 0
             if (col ~ /^[0-9]+$/) ci = col + 1
             else for (i = 2; i <= NF; i++) if ($i == col) ci = i
-            if (!ci) bad[k] = 1
             next
         }
-        $1 ~ /^epoch/ { next }
         ci && ci <= NF { m = ++cnt[k]; t[k, m] = $1; v[k, m] = $ci }
         END {
-            for (x = 1; x <= n; x++) if (bad[x] && !optional[x]) exit 1
             # p[x]: newest row of x not later than anchor + w
             for (x = 2; x <= n; x++) p[x] = cnt[x]
             found = 0
@@ -996,7 +994,7 @@ csv_cycles() {
                 found = 1
             }
             exit !found
-        }' "${CYCLE_ARGS[@]}"
+        }' <<<"$stream"
 }
 
 # shellcheck disable=SC2034 # CYCLE* are read by the caller
