@@ -938,11 +938,12 @@ _cycle_stream() {
 }
 
 csv_cycles() {
-    local after='' start='' w
+    local after='' start='' first=0 w
     while :; do
         case "${1:-}" in
         -a) after=$2; shift 2 ;;
         -s) start=$2; shift 2 ;;
+        -1) first=1; shift ;; # the newest only (read_cycle)
         *) break ;;
         esac
     done
@@ -952,7 +953,7 @@ csv_cycles() {
     local stream
     stream=$(_cycle_stream "${specs[@]}") || return 1
     w=${CYCLE_WINDOW:-$(awk -v i="$COLLECTD_INTERVAL" 'BEGIN { print 0.4 * i }')}
-    awk -F, -v n="${#specs[@]}" -v w="$w" -v after="$after" -v start="$start" '
+    awk -F, -v n="${#specs[@]}" -v w="$w" -v after="$after" -v start="$start" -v first="$first" '
         /^#SPEC / { split($0, sp, " "); k = sp[2]; col = sp[3]; optional[k] = sp[4]; ci = 0; next }
         /#EOF$/ { next }
         /^epoch/ {
@@ -992,6 +993,7 @@ csv_cycles() {
                 }
                 print line
                 found = 1
+                if (first) break
             }
             exit !found
         }' <<<"$stream"
@@ -1008,7 +1010,7 @@ read_cycle() {
     done
     CYCLE=() CYCLE_T=() CYCLE_EPOCH='' CYCLE_START=''
     local line s i=0
-    line=$(csv_cycles "${opts[@]}" "$@" | head -n 1)
+    line=$(csv_cycles -1 "${opts[@]}" "$@")
     [ -n "$line" ] || return 1
     local -a f
     mapfile -t -d $'\t' f < <(printf '%s\t' "$line") # keeps empty fields
