@@ -33,13 +33,24 @@ stress_pid=$!
 trap 'kill "$stress_pid" 2>/dev/null; wait "$stress_pid" 2>/dev/null' EXIT
 echo "# stress-ng --cpu $cpus running (pid $stress_pid)"
 
+# CPU seconds used by stress-ng's workers (proof that the load was there)
+stress_cpu() {
+    local p st sum=0 f
+    for p in $(pgrep -P "$stress_pid"); do
+        st=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+        read -r -a f <<<"${st##*) }" # fields from 3 (state) on
+        sum=$((sum + f[11] + f[12]))  # utime + stime (fields 14, 15), ticks
+    done
+    echo $((sum / $(getconf CLK_TCK)))
+}
+
 pass=0 fail=0
 for s in "${suites[@]}"; do
     start=$SECONDS
     echo "# ---- $s.sh under load ----"
     bash "$here/$s.sh"
     rc=$?
-    echo "# $s.sh: exit $rc in $((SECONDS - start)) s"
+    echo "# $s.sh: exit $rc in $((SECONDS - start)) s; load average $(cut -d' ' -f1-3 /proc/loadavg); stress-ng workers' CPU so far: $(stress_cpu) s"
     if [ "$rc" -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 done
 echo "stress: $pass suites passed, $fail failed"
