@@ -538,7 +538,7 @@ assert_log "Notification: severity = FAILURE, host = $H, plugin = $P, plugin_ins
 read_cycle "$ID/duration-crashed" || not_ok "S2 a csv row of duration-crashed"
 crash_c0=${CYCLE[$ID/duration-crashed]} crash_e0=$CYCLE_EPOCH
 vdo destroy "$G"
-t_dest2=$VDO_T m_dest2=$VDO_M
+t_dest2=$VDO_T m_dest2=$VDO_M d_dest2=$VDO_D
 note "destroy of the crashed guest took $VDO_D s"
 hold 1 # shut off
 vdo start "$G"
@@ -546,12 +546,17 @@ t_start2=$VDO_T
 guest_restart_console "$G"
 if wait_cycle 25 -s "$t_start2" "$ID/duration-crashed" "$ID/duration-shutoff" "$ID/uptime"; then
     c2=${CYCLE[$ID/duration-crashed]}
-    check "S2 duration-crashed grew until the destroy" \
+    # 'crashed' ends when QEMU reports the SIGTERM of the destroy (libvirt:
+    # crashed -> shutdown), somewhere inside the destroy call, whose cleanup
+    # goes on after it (0.03 to 0.26 s in our runs, more under load): the
+    # test knows the end only to within that call [return - took, return].
+    check "S2 duration-crashed grew until the destroy (ended within the destroy call)" \
         "$(calc 'b - a' a="$crash_c0" b="$c2")" "~" \
-        "$(calc 'd - e' d="$t_dest2" e="$crash_e0")" "$TOL"
-    check "S2 duration-crashed in all: crash to destroy (within the crash's bracket)" \
-        "$c2" "~" "$(calc 'd - hi + (hi - lo) / 2' d="$m_dest2" hi="$m_hi" lo="$m_lo")" \
-        "$(calc 'tol + (hi - lo) / 2' tol="$TOL" hi="$m_hi" lo="$m_lo")"
+        "$(calc 'd - dd / 2 - e' d="$t_dest2" dd="$d_dest2" e="$crash_e0")" \
+        "$(calc 'tol + dd / 2' tol="$TOL" dd="$d_dest2")"
+    check "S2 duration-crashed in all: crash to destroy (within the crash's and the destroy's brackets)" \
+        "$c2" "~" "$(calc 'd - dd / 2 - (hi + lo) / 2' d="$m_dest2" dd="$d_dest2" hi="$m_hi" lo="$m_lo")" \
+        "$(calc 'tol + (hi - lo) / 2 + dd / 2' tol="$TOL" hi="$m_hi" lo="$m_lo" dd="$d_dest2")"
     check "S2 uptime counts from the new start" "${CYCLE[$ID/uptime]}" "~" \
         "$(calc 'b - a' a="$t_start2" b="${CYCLE_T[$ID/uptime]}")" "$TOL"
     dom_state_numbers "$G"
