@@ -23,14 +23,33 @@
 #                       so test-driver state (which libvirtd resets when its
 #                       last client disconnects) survives between commands
 #   domain_xml NAME UUID [DEVICES_XML]     prints a test-driver domain XML
+#   vdo CMD ARGS        one timed virsh action: VDO_T (wall), VDO_M (mono)
+#   mono                the test's monotonic clock (seconds)
+#   hold SECS           a scripted stint (the only sleep; see below)
 #   start_collectd BODY / start_collectd_expect_fail BODY / stop_collectd
 #   getval / listval / wait_value / wait_listed / csv_file / csv_last /
-#   csv_rows / wait_csv / wait_intervals N
-#   val / epoch / wait_all_newer      exact csv values and their times
+#   csv_rows / wait_csv / wait_csv_newer / wait_intervals N
+#   val IDENT [COL]     one exact csv value, for a check against a constant
+#   read_cycle / wait_cycle / csv_cycles
+#                       the figures of ONE collectd read (values of several
+#                       identifiers, and when they were read): see below
 #   calc / check                      arithmetic and tolerance checks
 #   ok / not_ok / assert_eq / assert_num / assert_getval / assert_csv /
 #   assert_listed / assert_absent / assert_absent_re / assert_log /
 #   assert_no_log / count_log / assert_count_log
+#
+# Rules for the suites (a test cannot race):
+#   * Figures a check compares with each other or with a time come from one
+#     read cycle: read_cycle / wait_cycle. collectd writes every Interval
+#     while the test reads, so two lookups (val, csv_last, getval) may see
+#     two different reads. Take "before" figures while collectd runs with
+#     read_cycle, or after stop_collectd (then the csv is quiescent); take
+#     "after an action" figures with wait_cycle -s T_ACTION (a read that
+#     began after the action).
+#   * Waiting is wait_until (or a wait_* helper) on a condition, with a
+#     deadline; never a bare sleep. hold SECS scripts a stint of a known
+#     length; checks compare with the times measured around it (vdo's
+#     VDO_T / VDO_M), never with SECS.
 #
 # Every assertion prints `ok - ...` or `not ok - ...`; when the script exits
 # the trap stops everything that was started, prints the collectd and
@@ -184,6 +203,19 @@ wait_until() {
         sleep 0.1
     done
 }
+
+# mono: the test's own monotonic clock (CLOCK_BOOTTIME via /proc/uptime,
+# 10 ms resolution), seconds
+mono() {
+    local u
+    read -r u _ </proc/uptime
+    echo "$u"
+}
+
+# hold SECS: a scripted stint (stay paused for SECS, ...): the only sleep a
+# suite may use. It is never synchronisation, and a check never compares
+# with SECS: it compares with the times the test measured around the stint.
+hold() { sleep "$1"; }
 
 # ------------------------------------------------------- preconditions ----
 
@@ -366,6 +398,25 @@ virsh_close() {
     wait_until 5 _pid_gone "$VIRSH_PID" || kill -KILL "$VIRSH_PID" 2>/dev/null
     wait "$VIRSH_PID" 2>/dev/null
     VIRSH_PID=
+}
+
+# vdo ARGS...: one timed virsh action on a connection of its own (virsh_run
+# polls every 0.1 s, too coarse to time a stint; the session keeps the test
+# driver's state alive meanwhile). VDO_T (wall clock, to compare with csv
+# epochs) and VDO_M (mono) are taken the moment it returns; VDO_D is how
+# long it took. A failure is an assertion failure (returns 1).
+# shellcheck disable=SC2034 # VDO_* are read by the caller
+vdo() {
+    local out rc m0
+    m0=$(mono)
+    out=$(timeout 60 virsh -q -c "$LV_URI" "$@" 2>&1)
+    rc=$?
+    VDO_T=$EPOCHREALTIME
+    read -r VDO_M _ </proc/uptime
+    VDO_D=$(calc 'b - a' a="$m0" b="$VDO_M")
+    [ "$rc" -eq 0 ] && return 0
+    not_ok "virsh $*: $out"
+    return 1
 }
 
 _xml_escape() {
@@ -808,21 +859,190 @@ check() {
     fi
 }
 
-# epoch IDENT: time of the last csv row
-epoch() { csv_last "$1" epoch 2>/dev/null; }
-
-# val IDENT [COLUMN]: exact last csv value, empty if none
+# val IDENT [COLUMN]: exact last csv value, empty if none. Only for a figure
+# checked on its own (against a constant); figures a check compares with each
+# other or with a time come from read_cycle.
 val() { csv_last "$1" "${2:-1}" 2>/dev/null; }
 
-# wait_all_newer EPOCH TIMEOUT IDENT...: every IDENT has a csv row newer than
-# EPOCH; a miss is a failure (returns 1).
-wait_all_newer() {
-    local t=$1 to=$2 i
-    shift 2
-    for i; do
-        if ! wait_csv_newer "$i" "$t" "$to"; then
-            not_ok "a csv row for $i newer than $t within ${to} s (last: $(epoch "$i"))"
-            return 1
-        fi
+# ------------------------------------------------------------ read cycles ----
+# collectd keeps writing every Interval while a test reads, so two separate
+# csv lookups may see two different reads. Every figure a check compares
+# (values of several identifiers, and the time they were read) comes from
+# ONE read cycle, taken from the csv files in one pass:
+#
+#   csv_cycles [-a T] [-s T] SPEC...   every complete cycle, newest first
+#   read_cycle [-a T] [-s T] SPEC...   the newest one, into CYCLE/CYCLE_T
+#   wait_cycle TIMEOUT [-a T] [-s T] SPEC...   read_cycle with a deadline
+#                                      (a miss is a not_ok)
+#
+# SPEC is IDENT or IDENT:COLUMN (COLUMN as for csv_last: a header name such
+# as value/state/reason/in/out, or a 1-based index of the value columns;
+# default the first). A leading '?' makes it optional (e.g. duration-paused
+# of a domain never paused: collectd writes no row): it does not restrict
+# which cycle is chosen, and is empty if that cycle has no row for it.
+#
+# A cycle is anchored on a row of the FIRST SPEC; every other SPEC's row of
+# that cycle is its only row within CYCLE_WINDOW seconds of the anchor
+# (default 0.4 Interval: collectd stamps each value as it is dispatched, so
+# the rows of one read differ by a few ms, and reads are an Interval apart).
+# An anchor for which a SPEC has no row, or two, is skipped (never guessed).
+#   -a T   every row of the cycle is newer than T (epoch seconds)
+#   -s T   the read that produced the cycle BEGAN after T (plugin health
+#          duration-read in the same cycle: its epoch minus its value), so
+#          it saw everything done before T: use it after an action.
+#
+# read_cycle sets, for each SPEC (without its '?'):
+#   CYCLE[SPEC]    the value, exactly as the csv writer wrote it
+#   CYCLE_T[SPEC]  the epoch of that row (for value-vs-time checks of SPEC)
+#   CYCLE_EPOCH    the anchor's epoch (the first SPEC's row)
+#   CYCLE_START    when -s is given: when the read began
+# and returns 1 (CYCLE empty) if there is no such cycle. Call it directly,
+# not in $(...), so the variables reach the caller. Example:
+#
+#     read_cycle "$ID/duration-total" "$ID/duration-running" || not_ok ...
+#     tot0=${CYCLE[$ID/duration-total]} e0=$CYCLE_EPOCH
+#     ... act ...
+#     wait_cycle 25 -s "$t_action" "$ID/duration-total" "$ID/uptime" || ...
+#     check "uptime" "${CYCLE[$ID/uptime]}" "~" \
+#         "$(calc 'e - t' e="${CYCLE_T[$ID/uptime]}" t="$t_start")" 0.1
+#
+# For a condition on a cycle, wait_until on a function that calls read_cycle
+# and tests CYCLE (the variables of the last call are those of the cycle
+# that met it).
+declare -gA CYCLE=() CYCLE_T=()
+CYCLE_EPOCH=
+CYCLE_START=
+CYCLE_WINDOW=${CYCLE_WINDOW:-}
+VI_HEALTH_READ="$E2E_HOST/virt_inspector/duration-read"
+
+# _cycle_stream SPEC...: for each SPEC a line "#SPEC k col optional(0|1)",
+# then every csv file of its identifier (by date), each followed by a line
+# "#EOF" (a row that collectd is still writing ends up joined to it, and is
+# dropped). Returns 1 if a required SPEC has no csv file.
+_cycle_stream() {
+    local k=0 s id col opt f
+    for s; do
+        k=$((k + 1))
+        opt=0
+        [ "${s:0:1}" = "?" ] && { opt=1; s=${s:1}; }
+        id=$s col=1
+        if [[ ${s##*/} == *:* ]]; then id=${s%:*}; col=${s##*:}; fi
+        local -a files=("$CSV_DIR/$id"-[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9])
+        [ -e "${files[0]}" ] || { [ "$opt" = 1 ] || return 1; files=(); }
+        printf '#SPEC %s %s %s\n' "$k" "$col" "$opt"
+        for f in "${files[@]}"; do
+            cat "$f"
+            printf '#EOF\n'
+        done
     done
+}
+
+csv_cycles() {
+    local after='' start='' first=0 w
+    while :; do
+        case "${1:-}" in
+        -a) after=$2; shift 2 ;;
+        -s) start=$2; shift 2 ;;
+        -1) first=1; shift ;; # the newest only (read_cycle)
+        *) break ;;
+        esac
+    done
+    [ $# -ge 1 ] || return 1
+    local -a specs=("$@")
+    [ -n "$start" ] && specs+=("$VI_HEALTH_READ")
+    local stream
+    stream=$(_cycle_stream "${specs[@]}") || return 1
+    w=${CYCLE_WINDOW:-$(awk -v i="$COLLECTD_INTERVAL" 'BEGIN { print 0.4 * i }')}
+    awk -F, -v n="${#specs[@]}" -v w="$w" -v after="$after" -v start="$start" -v first="$first" '
+        /^#SPEC / { split($0, sp, " "); k = sp[2]; col = sp[3]; optional[k] = sp[4]; ci = 0; next }
+        /#EOF$/ { next }
+        /^epoch/ {
+            # a header: epoch,value or epoch,in,out,...
+            ci = 0
+            if (col ~ /^[0-9]+$/) ci = col + 1
+            else for (i = 2; i <= NF; i++) if ($i == col) ci = i
+            next
+        }
+        ci && ci <= NF { m = ++cnt[k]; t[k, m] = $1; v[k, m] = $ci }
+        END {
+            # p[x]: newest row of x not later than anchor + w
+            for (x = 2; x <= n; x++) p[x] = cnt[x]
+            found = 0
+            for (a = cnt[1]; a >= 1; a--) {
+                ta = t[1, a]
+                if (after != "" && ta + 0 <= after + 0) break
+                line = ta "\t" ta "\t" v[1, a]
+                okc = 1
+                for (x = 2; x <= n; x++) {
+                    while (p[x] >= 1 && t[x, p[x]] + 0 > ta + w) p[x]--
+                    hits = 0
+                    for (j = p[x]; j >= 1 && t[x, j] + 0 >= ta - w; j--) { hits++; hj = j }
+                    if (hits == 1 && (after == "" || t[x, hj] + 0 > after + 0)) {
+                        line = line "\t" t[x, hj] "\t" v[x, hj]
+                    } else if (hits == 0 && optional[x]) {
+                        line = line "\t\t"
+                    } else { okc = 0; break }
+                }
+                if (!okc) continue
+                if (start != "") {
+                    # the last spec is the health duration-read
+                    split(line, f, "\t")
+                    rs = f[2 * n] - f[2 * n + 1]
+                    if (rs <= start + 0) break
+                    line = line "\t" sprintf("%.6f", rs)
+                }
+                print line
+                found = 1
+                if (first) break
+            }
+            exit !found
+        }' <<<"$stream"
+}
+
+# shellcheck disable=SC2034 # CYCLE* are read by the caller
+read_cycle() {
+    local -a opts=()
+    while :; do
+        case "${1:-}" in
+        -a | -s) opts+=("$1" "$2"); shift 2 ;;
+        *) break ;;
+        esac
+    done
+    CYCLE=() CYCLE_T=() CYCLE_EPOCH='' CYCLE_START=''
+    local line s i=0
+    line=$(csv_cycles -1 "${opts[@]}" "$@")
+    [ -n "$line" ] || return 1
+    local -a f
+    mapfile -t -d $'\t' f < <(printf '%s\t' "$line") # keeps empty fields
+    CYCLE_EPOCH=${f[0]}
+    for s; do
+        s=${s#\?}
+        CYCLE_T[$s]=${f[1 + 2 * i]}
+        CYCLE[$s]=${f[2 + 2 * i]}
+        i=$((i + 1))
+    done
+    case " ${opts[*]} " in
+    *" -s "*) CYCLE_START=${f[-1]} ;;
+    esac
+    return 0
+}
+
+wait_cycle() {
+    local to=$1 s last='' desc=''
+    shift
+    wait_until "$to" read_cycle "$@" && return 0
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        -a) desc+=" with rows newer than $2"; shift 2 ;;
+        -s) desc+=" of a read begun after $2"; shift 2 ;;
+        *) break ;;
+        esac
+    done
+    for s; do
+        s=${s#\?}
+        [[ ${s##*/} == *:* ]] && s=${s%:*}
+        last+=" $s@$(csv_last "$s" epoch 2>/dev/null || echo none)"
+    done
+    not_ok "a read cycle$desc within $to s, with rows for: $* (last rows:$last)"
+    return 1
 }

@@ -64,20 +64,7 @@ C_UUID=$(new_uuid)
 
 # ------------------------------------------------------------- helpers ----
 
-# vdo VIRSH-ARGS...: one virsh command on a connection of its own; VDO_T is
-# the time it returned (the session's virsh_run polls every 0.1 s).
-vdo() {
-    local out rc
-    out=$(virsh -q -c "$LV_URI" "$@" 2>&1)
-    rc=$?
-    VDO_T=$EPOCHREALTIME
-    [ "$rc" -eq 0 ] && return 0
-    not_ok "virsh $*: $out"
-    return 1
-}
-
-# hold SECS: a timed stint (the measured thing itself, not synchronisation)
-hold() { sleep "$1"; }
+# vdo and hold: lib.sh's (a timed virsh action: VDO_T; a scripted stint).
 
 now() { echo "$EPOCHREALTIME"; }
 

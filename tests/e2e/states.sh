@@ -44,23 +44,6 @@ TOL=0.1 # seconds: virsh round trip + event delivery + ms rounding
 
 # ------------------------------------------------------------- helpers ----
 
-# vdo VIRSH-ARGS...: one virsh command on a connection of its own (the
-# session keeps the test driver's state alive); VDO_T is the time it
-# returned, taken at once: the session's virsh_run polls every 0.1 s, too
-# coarse to time a stint to 0.1 s.
-vdo() {
-    local out
-    out=$(virsh -q -c "$LV_URI" "$@" 2>&1)
-    local rc=$?
-    VDO_T=$EPOCHREALTIME
-    [ "$rc" -eq 0 ] && return 0
-    not_ok "virsh $*: $out"
-    return 1
-}
-
-# hold SECS: a timed stint (the measured thing itself, not synchronisation)
-hold() { sleep "$1"; }
-
 # vi_conf STATEFILE [EXTRA]: the plugin's config block
 vi_conf() {
     cat <<EOF
@@ -86,13 +69,17 @@ dom_state_numbers() {
     DSN="$(sed -n 's/^ *state\.state=//p' <<<"$VIRSH_OUTPUT") $(sed -n 's/^ *state\.reason=//p' <<<"$VIRSH_OUTPUT")"
 }
 
-# assert_domain_state IDENT DOMAIN: csv domain_state (state, reason) equals
-# virsh domstats
+# assert_domain_state IDENT DOMAIN: domain_state (state, reason) of the
+# newest read equals virsh domstats (the domain is not changing meanwhile)
 assert_domain_state() {
     local want got
     dom_state_numbers "$2"
     want=$DSN
-    got="$(_num_norm "$(val "$1/domain_state" state)") $(_num_norm "$(val "$1/domain_state" reason)")"
+    if read_cycle "$1/domain_state:state" "$1/domain_state:reason"; then
+        got="$(_num_norm "${CYCLE[$1/domain_state:state]}") $(_num_norm "${CYCLE[$1/domain_state:reason]}")"
+    else
+        got="no domain_state row"
+    fi
     assert_eq "domain_state of $2 (state reason) equals virsh domstats" "$got" "$want"
 }
 
@@ -146,14 +133,12 @@ STATE="$T/states.state"
 note "1. scripted transitions inside one 10 s Interval (lifecycle events)"
 COLLECTD_INTERVAL=10
 start_collectd "$(vi_conf "$STATE")" || e2e_bail "collectd did not start"
-wait_csv "$ID/duration-total" 1 15 || e2e_bail "no first read of $DOM within 15 s"
-wait_csv "$ID/duration-running" 1 5
-r0=$(val "$ID/duration-running")
-tot0=$(val "$ID/duration-total")
-e0=$(epoch "$ID/duration-total")
-p0=$(val "$ID/duration-paused") || p0=0
-s0=$(val "$ID/duration-shutoff") || s0=0
-: "${p0:=0}" "${s0:=0}"
+# the first read (paused/shutoff have no rows until first seen)
+wait_cycle 15 "$ID/duration-total" "$ID/duration-running" \
+    "?$ID/duration-paused" "?$ID/duration-shutoff" || exit 1
+tot0=${CYCLE[$ID/duration-total]} e0=$CYCLE_EPOCH
+r0=${CYCLE[$ID/duration-running]}
+p0=${CYCLE[$ID/duration-paused]:-0} s0=${CYCLE[$ID/duration-shutoff]:-0}
 
 # the script: every stint shorter than the Interval
 vdo suspend "$DOM"; t_susp=$VDO_T
@@ -167,16 +152,14 @@ stint_p=$(calc 't_res - t_susp' t_res="$t_res" t_susp="$t_susp")
 stint_s=$(calc 't_start - t_dest' t_start="$t_start" t_dest="$t_dest")
 note "script: paused ${stint_p} s, shutoff ${stint_s} s"
 
-# the next read after the last action (up to one Interval away)
-if wait_all_newer "$t_start" 25 "$ID/duration-total" "$ID/duration-running" \
-    "$ID/duration-paused" "$ID/duration-shutoff" "$ID/uptime" "$ID/domain_state"; then
-    p1=$(val "$ID/duration-paused")
-    s1=$(val "$ID/duration-shutoff")
-    r1=$(val "$ID/duration-running")
-    tot1=$(val "$ID/duration-total")
-    e1=$(epoch "$ID/duration-total")
-    u1=$(val "$ID/uptime")
-    eu1=$(epoch "$ID/uptime")
+# the next read begun after the last action (up to one Interval away)
+if wait_cycle 25 -s "$t_start" "$ID/duration-total" "$ID/duration-running" \
+    "$ID/duration-paused" "$ID/duration-shutoff" "$ID/uptime"; then
+    tot1=${CYCLE[$ID/duration-total]} e1=$CYCLE_EPOCH
+    r1=${CYCLE[$ID/duration-running]}
+    p1=${CYCLE[$ID/duration-paused]}
+    s1=${CYCLE[$ID/duration-shutoff]}
+    u1=${CYCLE[$ID/uptime]} eu1=${CYCLE_T[$ID/uptime]}
     elapsed=$(calc 'e1 - e0' e1="$e1" e0="$e0")
     check "duration-paused grew by the scripted pause" \
         "$(calc 'p1 - p0' p1="$p1" p0="$p0")" "~" "$stint_p" "$TOL"
@@ -207,10 +190,12 @@ check "notification shutoff->running reports the shutoff" \
 # ------------------------------ 2. collectd restart: the gap is credited ----
 
 note "2. collectd restart, domain unchanged"
-rb=$(val "$ID/duration-running")
-totb=$(val "$ID/duration-total")
-eb=$(epoch "$ID/duration-total")
 stop_collectd
+# collectd's last read (the csv is quiescent now)
+read_cycle "$ID/duration-total" "$ID/duration-running" ||
+    not_ok "a read cycle of $DOM before the stop"
+totb=${CYCLE[$ID/duration-total]} eb=$CYCLE_EPOCH
+rb=${CYCLE[$ID/duration-running]}
 if [ -f "$STATE" ]; then
     assert_eq "state file written at shutdown, mode 0600" "$(stat -c %a "$STATE")" 600
 else
@@ -221,10 +206,9 @@ start_collectd "$(vi_conf "$STATE")" || e2e_bail "collectd did not restart"
 RE_CREDITED="virt_inspector plugin: domain \"$DOM\": the [0-9.]+ s since the last save are credited to running \(same libvirt id and state\)"
 wait_log "$RE_CREDITED" 10
 assert_count_log "\[info\] $RE_CREDITED" 1 "INFO: the downtime is credited to running (same id and state)"
-if wait_csv "$ID/duration-running" 1 10 && wait_csv "$ID/duration-total" 1 5; then
-    ra=$(val "$ID/duration-running")
-    tota=$(val "$ID/duration-total")
-    ea=$(epoch "$ID/duration-total")
+if wait_cycle 10 "$ID/duration-total" "$ID/duration-running"; then
+    tota=${CYCLE[$ID/duration-total]} ea=$CYCLE_EPOCH
+    ra=${CYCLE[$ID/duration-running]}
     check "duration-running after the restart >= before" "$ra" ">=" "$rb"
     check "duration-running continued through the downtime (credited)" \
         "$(calc 'ra - rb' ra="$ra" rb="$rb")" "~" "$(calc 'ea - eb' ea="$ea" eb="$eb")" "$TOL"
@@ -237,15 +221,16 @@ assert_count_log "plugin = virt_inspector, plugin_instance = $DOM," 0 \
 # ------------------- 3. collectd restart, domain restarted meanwhile ----
 
 note "3. collectd restart, domain destroyed and started while collectd was down"
-wait_intervals 2
-rb=$(val "$ID/duration-running")
-totb=$(val "$ID/duration-total")
-sb=$(val "$ID/duration-shutoff")
-eb=$(epoch "$ID/duration-total")
 virsh_run "domid $DOM" >/dev/null
 old_id=$(vlast)
 stop_collectd
 t_down=$EPOCHREALTIME
+# collectd's last read (the csv is quiescent now)
+read_cycle "$ID/duration-total" "$ID/duration-running" "$ID/duration-shutoff" ||
+    not_ok "a read cycle of $DOM before the stop"
+totb=${CYCLE[$ID/duration-total]} eb=$CYCLE_EPOCH
+rb=${CYCLE[$ID/duration-running]}
+sb=${CYCLE[$ID/duration-shutoff]}
 virsh_run "destroy $DOM" >/dev/null
 virsh_run "start $DOM" >/dev/null
 t_vstart=$EPOCHREALTIME
@@ -259,14 +244,12 @@ RE_NOT_CREDITED="virt_inspector plugin: domain \"$DOM\": the [0-9.]+ s since the
 wait_log "$RE_NOT_CREDITED" 10
 assert_count_log "\[info\] $RE_NOT_CREDITED" 1 "INFO: the downtime is credited to no state (id $old_id -> $new_id)"
 assert_count_log "$RE_CREDITED" 0 "no 'credited to running' line this time"
-if wait_csv "$ID/duration-total" 1 10 && wait_csv "$ID/uptime" 1 5 &&
-    wait_csv "$ID/duration-shutoff" 1 5; then
-    ra=$(val "$ID/duration-running")
-    tota=$(val "$ID/duration-total")
-    sa=$(val "$ID/duration-shutoff")
-    ea=$(epoch "$ID/duration-total")
-    ua=$(val "$ID/uptime")
-    eua=$(epoch "$ID/uptime")
+if wait_cycle 10 "$ID/duration-total" "$ID/duration-running" \
+    "$ID/duration-shutoff" "$ID/uptime"; then
+    tota=${CYCLE[$ID/duration-total]} ea=$CYCLE_EPOCH
+    ra=${CYCLE[$ID/duration-running]}
+    sa=${CYCLE[$ID/duration-shutoff]}
+    ua=${CYCLE[$ID/uptime]} eua=${CYCLE_T[$ID/uptime]}
     check "duration-running kept (>= before)" "$ra" ">=" "$rb"
     check "duration-total kept (>= before)" "$tota" ">=" "$totb"
     check "the downtime is not in duration-total" \
@@ -281,8 +264,9 @@ fi
 
 note "4. libvirtd killed (SIGKILL) and restarted"
 wait_intervals 1
-rb=$(val "$ID/duration-running")
-totb=$(val "$ID/duration-total")
+read_cycle "$ID/duration-total" "$ID/duration-running" ||
+    not_ok "a read cycle of $DOM before libvirtd's restart"
+totb=${CYCLE[$ID/duration-total]} rb=${CYCLE[$ID/duration-running]}
 restart_libvirtd >/dev/null || e2e_bail "libvirtd did not come back"
 t_back=$EPOCHREALTIME
 virsh_run "domuuid $DOM" >/dev/null
@@ -293,11 +277,14 @@ if wait_log "$RE_BACK" 15; then
 else
     not_ok "log: connection re-established: no line /$RE_BACK/ within 15 s"
 fi
-_domains_counted() { _csv_newer "$HEALTH/count-domains" "$1" && [ "$(_num_norm "$(val "$HEALTH/count-domains")")" = 1 ]; }
+_domains_counted() {
+    read_cycle -s "$1" "$HEALTH/count-domains" &&
+        [ "$(_num_norm "${CYCLE[$HEALTH/count-domains]}")" = 1 ]
+}
 if wait_until 15 _domains_counted "$t_back"; then
     ok "a read after libvirtd's restart counts 1 domain again"
 else
-    not_ok "a read after libvirtd's restart counts 1 domain again: count-domains is $(val "$HEALTH/count-domains") at $(epoch "$HEALTH/count-domains")"
+    not_ok "a read after libvirtd's restart counts 1 domain again: count-domains is ${CYCLE[$HEALTH/count-domains]:-(no read begun after $t_back)} at $CYCLE_EPOCH"
 fi
 n_err=$(count_log '\[error\] virt_inspector plugin: (connection to .* lost|cannot connect)')
 if [ "$n_err" -ge 1 ] && [ "$n_err" -le 3 ]; then
@@ -305,9 +292,9 @@ if [ "$n_err" -ge 1 ] && [ "$n_err" -le 3 ]; then
 else
     not_ok "the outage logged 1..3 ERROR lines: found $n_err"
 fi
-if wait_csv_newer "$ID/duration-running" "$t_back" 10; then
-    check "duration-running after libvirtd's restart >= before" "$(val "$ID/duration-running")" ">=" "$rb"
-    check "duration-total after libvirtd's restart >= before" "$(val "$ID/duration-total")" ">=" "$totb"
+if wait_cycle 10 -s "$t_back" "$ID/duration-total" "$ID/duration-running"; then
+    check "duration-running after libvirtd's restart >= before" "${CYCLE[$ID/duration-running]}" ">=" "$rb"
+    check "duration-total after libvirtd's restart >= before" "${CYCLE[$ID/duration-total]}" ">=" "$totb"
 fi
 assert_domain_state "$ID" "$DOM"
 # events are back too: a 1.5 s pause is timed to 0.1 s (a poll would be 1 or 2 s)
@@ -336,9 +323,10 @@ else
     not_ok "transient domain $TR is dispatched: no csv rows for $TRID/duration-running"
 fi
 wait_intervals 1
-old_r=$(val "$TRID/duration-running")
-old_tot=$(val "$TRID/duration-total")
-old_e=$(epoch "$TRID/duration-total")
+read_cycle "$TRID/duration-running" "$TRID/duration-total" ||
+    not_ok "a read cycle of $TR"
+old_r=${CYCLE[$TRID/duration-running]} old_e=$CYCLE_EPOCH
+old_tot=${CYCLE[$TRID/duration-total]}
 vdo destroy "$TR"; t_gone=$VDO_T
 if virsh_run "domstate $TR" >/dev/null 2>&1; then
     not_ok "a destroyed transient domain is gone from libvirt (domstate still answers)"
@@ -357,11 +345,9 @@ assert_eq "no new csv rows for $TR after a read past its destruction" \
     "$(csv_rows "$TRID/duration-running")" "$rows_gone"
 t_re0=$EPOCHREALTIME
 vdo create "$T/tr.xml"; t_re=$VDO_T
-if wait_csv_newer "$TRID/duration-running" "$t_re" 10 &&
-    wait_csv_newer "$TRID/duration-total" "$t_re" 5; then
-    new_r=$(val "$TRID/duration-running")
-    new_tot=$(val "$TRID/duration-total")
-    new_e=$(epoch "$TRID/duration-running")
+if wait_cycle 10 -s "$t_re" "$TRID/duration-running" "$TRID/duration-total"; then
+    new_r=${CYCLE[$TRID/duration-running]} new_e=$CYCLE_EPOCH
+    new_tot=${CYCLE[$TRID/duration-total]}
     check "recreated (same UUID): duration-running continues (>= old total)" "$new_r" ">=" "$old_r"
     check "recreated: duration-running = old total + the new stint (not from 0)" \
         "$(calc 'n - (e - t)' n="$new_r" e="$new_e" t="$t_re")" ">=" "$old_r" "$TOL"
@@ -381,20 +367,21 @@ note "6. LifecycleEvents false: transitions timed at the reads"
 COLLECTD_INTERVAL=1
 start_collectd "$(vi_conf "$T/noevents.state" "LifecycleEvents false")" ||
     e2e_bail "collectd did not start (LifecycleEvents false)"
-wait_csv "$ID/duration-running" 2 10
-p0=$(val "$ID/duration-paused") || p0=0
-: "${p0:=0}"
+wait_cycle 10 "$ID/duration-running" "?$ID/duration-paused" || exit 1
+p0=${CYCLE[$ID/duration-paused]:-0}
 vdo suspend "$DOM"; t_susp=$VDO_T
 hold 2.5
 vdo resume "$DOM"; t_res=$VDO_T
-# the paused total stops growing once a read has seen the domain running
+# the paused total stops growing once a read has seen the domain running:
+# P_FROZEN is the value of the last two rows (equal, the last after T)
 _paused_frozen() {
     local f
     f=$(csv_file "$ID/duration-paused") || return 1
-    tail -n 2 "$f" | awk -F, -v t="$1" 'NR == 1 { a = $2 } NR == 2 { exit !($2 == a && $1 + 0 > t + 0) }'
+    P_FROZEN=$(tail -n 2 "$f" | awk -F, -v t="$1" '
+        NR == 1 { a = $2 } NR == 2 { if ($2 == a && $1 + 0 > t + 0) print $2; else exit 1 }')
 }
 if wait_until 10 _paused_frozen "$t_res"; then
-    p1=$(calc 'a - b' a="$(val "$ID/duration-paused")" b="$p0")
+    p1=$(calc 'a - b' a="$P_FROZEN" b="$p0")
     stint=$(calc 'a - b' a="$t_res" b="$t_susp")
     check "duration-paused within one Interval of the ${stint} s pause" "$p1" "~" "$stint" 1.1
     check "duration-paused is a whole number of Intervals (timed at reads)" \
@@ -424,11 +411,9 @@ if cmp -s "$T/corrupt.orig" "$BAD.corrupt"; then
 else
     not_ok "the corrupt file was moved to $BAD.corrupt ($(ls -l "$BAD.corrupt" 2>&1))"
 fi
-if wait_csv "$ID/duration-running" 1 10; then
+if wait_cycle 10 "$ID/duration-running"; then
     check "tracking starts fresh (duration-running counts from collectd's start)" \
-        "$(val "$ID/duration-running")" "<=" "$(calc 'e - t' e="$(epoch "$ID/duration-running")" t="$t_c")" "$TOL"
-else
-    not_ok "values appear with a corrupt state file"
+        "${CYCLE[$ID/duration-running]}" "<=" "$(calc 'e - t' e="$CYCLE_EPOCH" t="$t_c")" "$TOL"
 fi
 if kill -0 "$COLLECTD_PID" 2>/dev/null; then ok "collectd keeps running"; else not_ok "collectd keeps running"; fi
 stop_collectd
