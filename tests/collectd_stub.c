@@ -313,6 +313,12 @@ cdtime_t cdtime(void) {
 
 cdtime_t plugin_get_interval(void) { return TIME_T_TO_CDTIME_T(1); }
 
+int plugin_thread_create(pthread_t *thread, void *(*start_routine)(void *),
+                         void *arg, char const *name) {
+  (void)name;
+  return pthread_create(thread, NULL, start_routine, arg);
+}
+
 void stub_set_basedir(const char *dir) { basedir = dir; }
 const char *global_option_get(const char *option) {
   return strcasecmp(option, "BaseDir") == 0 ? basedir : NULL;
