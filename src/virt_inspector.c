@@ -368,14 +368,17 @@ static void report_save(int rc, bool at_shutdown) {
   const char *path = persist_path(store);
   if (rc == 1)
     return;
+  const char *why = rc == -ENOTSUP
+                        ? "it is no longer a regular file (left as it is)"
+                        : STRERROR(-rc);
   if (rc != 0 && at_shutdown)
     WARNING(PLUGIN_NAME " plugin: saving the state file \"%s\" failed: %s",
-            path, STRERROR(-rc));
+            path, why);
   else if (rc != 0)
     c_complain_once(LOG_WARNING, &reader.save_complaint,
                     PLUGIN_NAME
                     " plugin: saving the state file \"%s\" failed: %s",
-                    path, STRERROR(-rc));
+                    path, why);
   else if (!at_shutdown)
     c_release(LOG_INFO, &reader.save_complaint,
               PLUGIN_NAME " plugin: saving the state file \"%s\" works again.",
@@ -429,6 +432,17 @@ static void load_state(void) {
     WARNING(PLUGIN_NAME
             " plugin: not saving state to \"%s\", so as not to overwrite it.",
             path);
+    break;
+  case PERSIST_OFF:
+    INFO(PLUGIN_NAME
+         " plugin: persistence is off (StateFile \"\"): durations start "
+         "fresh at every start of collectd.");
+    break;
+  case PERSIST_NOT_REGULAR:
+    ERROR(
+        PLUGIN_NAME
+        " plugin: StateFile \"%s\" is a %s, not a regular file: it is left as it is, and the state is neither read from it nor saved (StateFile \"\" turns persistence off).",
+        path, l.kind);
     break;
   case PERSIST_UNREADABLE:
     WARNING(

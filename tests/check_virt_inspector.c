@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -580,6 +581,66 @@ START_TEST(test_shutdown_waits_for_a_short_hang) {
 }
 END_TEST
 
+/* ---- persistence off, a StateFile that is not ours ---- */
+
+static void state_file_off(oconfig_item_t *b) {
+  stub_block_add_string(b, "StateFile", "");
+}
+
+START_TEST(test_state_file_off) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(state_file_off);
+  ck_assert_int_eq(stub_log_count(LOG_INFO, "persistence is off"), 1);
+  read_once();
+  stub_shutdown();
+  ck_assert_int_eq(access(state_file, F_OK), -1);
+  char def[160];
+  snprintf(def, sizeof(def), "%s/virt_inspector.state", dir);
+  ck_assert_int_eq(access(def, F_OK), -1); /* nor the default one */
+}
+END_TEST
+
+START_TEST(test_state_file_fifo_left_alone) {
+  ck_assert_int_eq(mkfifo(state_file, 0600), 0);
+  struct stat before, after;
+  ck_assert_int_eq(lstat(state_file, &before), 0);
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(NULL);
+  ck_assert_int_eq(stub_log_count(LOG_ERR, "is a FIFO, not a regular file"), 1);
+  read_once();
+  ck_assert(dispatched("web1", "duration", "running")); /* keeps working */
+  stub_shutdown();
+  ck_assert_int_eq(lstat(state_file, &after), 0);
+  ck_assert_uint_eq(after.st_ino, before.st_ino);
+  ck_assert(S_ISFIFO(after.st_mode));
+  ck_assert_int_eq(stub_log_count(LOG_WARNING, "saving"), 0);
+}
+END_TEST
+
+/* ---- quoted booleans, as collectd's own options ---- */
+
+static void quoted_booleans(oconfig_item_t *b) {
+  stub_block_add_string(b, "Notifications", "false");
+  stub_block_add_string(b, "LifecycleEvents", "yes");
+  stub_block_add_string(b, "IgnoreSelected", "off");
+}
+
+START_TEST(test_quoted_booleans) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(quoted_booleans);
+  ck_assert_int_eq(stub_log_count(LOG_WARNING,
+                                  "for boolean option `Notifications' is "
+                                  "deprecated"),
+                   1);
+  ck_assert_int_eq(stub_log_count(LOG_WARNING, "is deprecated"), 3);
+  read_once();
+  ck_assert_int_eq(hv_fake_emit(U1, HV_PAUSED, 1), true); /* events on */
+  read_once();
+  ck_assert_uint_eq(stub_notification_count(), 0); /* notifications off */
+  stub_shutdown();
+}
+END_TEST
+
 /* ---- configuration errors ---- */
 
 static const struct {
@@ -602,7 +663,9 @@ static const struct {
     {"ForgetAfter", 0, "week", 0, "expected seconds from 0 to 10 years"},
     {"LifecycleEvents", 1, NULL, 1, "expected true or false"},
     {"Connection", 0, "", 0, "expected one non-empty string (a libvirt URI)"},
-    {"StateFile", 2, NULL, 0, "expected one non-empty string (a path)"},
+    {"StateFile", 2, NULL, 0, "expected one string (a path, or \"\" for none)"},
+    {"Notifications", 0, "maybe", 0,
+     "option \"Notifications\" \"maybe\": expected true or false"},
     {"Domain", 0, "/(/", 0, "bad regular expression"},
     {"Domain", 0, "", 0, "empty name"},
     {"Bogus", 0, "x", 0, "option \"Bogus\" \"x\": unknown option"},
@@ -647,6 +710,9 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_hung_read_bounded);
   tcase_add_test(tc, test_shutdown_bounded_when_hung);
   tcase_add_test(tc, test_shutdown_waits_for_a_short_hang);
+  tcase_add_test(tc, test_state_file_off);
+  tcase_add_test(tc, test_state_file_fifo_left_alone);
+  tcase_add_test(tc, test_quoted_booleans);
   tcase_add_loop_test(tc, test_config_errors, 0,
                       (int)(sizeof(bad_options) / sizeof(bad_options[0])));
   suite_add_tcase(s, tc);
