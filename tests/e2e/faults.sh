@@ -14,7 +14,8 @@
 #   2. libvirtd hung, then collectd stopped (SIGTERM): collectd exits within
 #      5 s (the plugin leaves its stuck thread after 2 s), and the state file
 #      was written at that shutdown with the totals of the last row plus the
-#      time since; after SIGCONT and a restart the totals continue from it
+#      time since; after SIGCONT and a restart it is loaded and the totals
+#      continue from it
 #   3. a StateFile that is a FIFO, a directory, a character device (mknod
 #      here) or a symbolic link to a good state file: one ERROR naming it,
 #      the plugin keeps working, the node is untouched (same inode and type,
@@ -160,8 +161,9 @@ start_collectd "$(vi_conf "$STATE")" || e2e_bail "collectd did not restart"
 assert_log "restored 1 domain\(s\) from" "the state file saved during the hang is loaded"
 if wait_csv "$ID/duration-total" 1 10; then
     read -r ea tota <<<"$(row "$ID/duration-total")"
-    check "totals continue from the save (the downtime credited, same id and state)" \
-        "$(calc 'a - b' a="$tota" b="$totb")" "~" "$(calc 'a - b' a="$ea" b="$eb")" "$TOL"
+    # Whether the downtime itself is credited is the continuity rule's
+    # business (states.sh); here: nothing saved is lost.
+    check "totals after the restart continue from the saved ones" "$tota" ">=" "$tots"
 fi
 stop_collectd
 cp "$STATE" "$T/good.state"
