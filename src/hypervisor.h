@@ -11,7 +11,9 @@
  * never logged; the message of the last failure is kept for the caller
  * (error()). Memory-stat tags the plugin does not know are dropped.
  * A connection (hv_t) is used by one thread at a time, except that the
- * event callback runs on the implementation's event thread.
+ * event callback runs on the implementation's event thread. Any call may
+ * block for as long as the hypervisor does not answer (no timeout here):
+ * the glue makes them on a thread of its own and bounds its waits.
  */
 #ifndef HYPERVISOR_H
 #define HYPERVISOR_H

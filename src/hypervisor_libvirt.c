@@ -14,7 +14,9 @@
  * separate event connection does not avoid that (bench/). So the glue
  * starts events after the first connect: the polling connection then stays
  * out of the loop (and has no keepalive: a dead libvirtd is noticed by its
- * failing calls). A polling connection reopened later is watched again.
+ * failing calls; a hung one blocks the call, which the glue makes on a
+ * thread of its own and waits for with a bound). A polling connection
+ * reopened later is watched again.
  */
 #include "hypervisor.h"
 #include "hypervisor_libvirt_priv.h"

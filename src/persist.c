@@ -12,6 +12,7 @@ struct persist {
   char *path;
   char boot_id[ST_UUID_LEN + 1];
   bool boot_id_known;
+  bool off; /* path "": persistence turned off */
   bool enabled;
   uint64_t save_interval_ms;
   uint64_t last_save_ms;
@@ -44,12 +45,13 @@ persist_t *persist_create(const char *path, const char *boot_id_path,
     free(p);
     return NULL;
   }
+  p->off = path[0] == '\0';
   p->boot_id_known = read_boot_id(
       boot_id_path != NULL ? boot_id_path : PERSIST_BOOT_ID_PATH, p->boot_id);
   if (!p->boot_id_known) /* a saved clock cannot be trusted: no credit */
     snprintf(p->boot_id, sizeof(p->boot_id), "%s",
              "00000000-0000-0000-0000-000000000000");
-  p->enabled = true;
+  p->enabled = !p->off;
   p->save_interval_ms = save_interval_ms;
   p->last_save_ms = now_ms;
   return p;
@@ -70,16 +72,42 @@ bool persist_enabled(const persist_t *p) { return p->enabled; }
 void persist_load(persist_t *p, st_tracker_t *tracker, uint64_t now_ms,
                   persist_loaded_t *ret) {
   memset(ret, 0, sizeof(*ret));
+  if (p->off) {
+    ret->outcome = PERSIST_OFF;
+    return;
+  }
+  /* Only a regular file is ours: anything else (a symbolic link, a
+   * directory, a FIFO, a device such as /dev/null) is neither read, nor
+   * replaced, nor moved aside. */
+  int rc = state_store_check(p->path);
+  if (rc == -ENOTSUP) {
+    ret->outcome = PERSIST_NOT_REGULAR;
+    ret->rc = rc;
+    ret->kind = state_store_kind(p->path);
+    p->enabled = false;
+    return;
+  }
   st_snapshot_t *snap = NULL;
-  int rc = state_store_read(p->path, &snap);
+  if (rc == 0 || rc == -ENOENT)
+    rc = state_store_read(p->path, &snap);
   if (rc == 0) {
-    ret->same_clock = strcmp(snap->boot_id, p->boot_id) == 0;
+    /* An unknown boot id (ours is all zeros then) proves nothing, even
+     * when the file's is unknown too. */
+    ret->same_clock =
+        p->boot_id_known && strcmp(snap->boot_id, p->boot_id) == 0;
     ret->count = snap->count;
     rc = st_import(tracker, snap, ret->same_clock, now_ms);
     st_snapshot_free(snap);
     if (rc == 0)
       return; /* PERSIST_LOADED */
-    rc = -EINVAL;
+    /* Out of memory (or a tracker not empty) says nothing about the file:
+     * keep it, and do not overwrite it. Only bad content is corrupt. */
+    if (rc != -EINVAL) {
+      ret->outcome = PERSIST_UNREADABLE;
+      ret->rc = rc;
+      p->enabled = false;
+      return;
+    }
   }
   ret->rc = rc;
   if (rc == -ENOENT) {
@@ -88,6 +116,10 @@ void persist_load(persist_t *p, st_tracker_t *tracker, uint64_t now_ms,
     ret->rc2 = state_store_quarantine(p->path);
     ret->outcome = ret->rc2 == 0 ? PERSIST_QUARANTINED : PERSIST_KEPT_BAD;
     p->enabled = ret->rc2 == 0;
+  } else if (rc == -ENOTSUP) { /* replaced by a non-regular file meanwhile */
+    ret->outcome = PERSIST_NOT_REGULAR;
+    ret->kind = state_store_kind(p->path);
+    p->enabled = false;
   } else {
     ret->outcome = PERSIST_UNREADABLE;
     p->enabled = false;

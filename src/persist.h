@@ -3,11 +3,15 @@
  *
  * The file format is state_store's; the continuity rule is the tracker's
  * (st_import). This part decides what happens around them:
- *   - load: a good file is imported (same_clock when its boot id is ours);
- *     no file: fresh start; a corrupt, truncated or future-version file is
- *     moved aside to PATH.corrupt, and if it cannot be, saving is turned
- *     off so as not to overwrite it; an unreadable file (permissions)
- *     turns saving off too.
+ *   - path "": persistence is off (nothing read or written).
+ *   - load: a good file is imported (same_clock when its boot id is ours
+ *     and known); no file: fresh start; a corrupt, truncated or
+ *     future-version regular file is moved aside to PATH.corrupt (the only
+ *     thing ever moved), and if it cannot be, saving is turned off so as
+ *     not to overwrite it; an unreadable file (permissions, or out of
+ *     memory while importing it) turns saving off too; a path that is not
+ *     a regular file (symbolic link, directory, FIFO, device) is left
+ *     alone and turns saving off.
  *   - save: the caller takes the snapshot (under its lock) and hands it
  *     over; it is formatted and written by a thread of its own (about 1 s
  *     of work at 10,000 domains, bench/), one write at a time, whose
@@ -27,10 +31,10 @@ typedef struct persist persist_t;
 
 #define PERSIST_BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 
-/* path is copied; boot_id_path NULL: PERSIST_BOOT_ID_PATH. The boot id is
- * read here; unreadable, it is all zeros (persist_boot_id_known false) and
- * no gap is ever credited. Saves are due every save_interval_ms from
- * now_ms. NULL when out of memory. */
+/* path is copied ("": persistence off); boot_id_path NULL:
+ * PERSIST_BOOT_ID_PATH. The boot id is read here; unreadable, it is all zeros
+ * (persist_boot_id_known false) and no gap is ever credited. Saves are due
+ * every save_interval_ms from now_ms. NULL when out of memory. */
 persist_t *persist_create(const char *path, const char *boot_id_path,
                           uint64_t save_interval_ms, uint64_t now_ms);
 /* Waits for a write in flight (its result is lost); accepts NULL. */
@@ -48,7 +52,11 @@ typedef enum {
                           moved aside to .corrupt, fresh start */
   PERSIST_KEPT_BAD,    /* as QUARANTINED but it could not be moved (rc2):
                           fresh start, saving off */
-  PERSIST_UNREADABLE,  /* rc: cannot be read; fresh start, saving off */
+  PERSIST_UNREADABLE,  /* rc: cannot be read (or -ENOMEM importing it);
+                          fresh start, saving off */
+  PERSIST_NOT_REGULAR, /* kind: not a regular file, left alone; fresh
+                          start, saving off */
+  PERSIST_OFF,         /* path "": persistence turned off */
 } persist_outcome_t;
 
 typedef struct {
@@ -57,6 +65,7 @@ typedef struct {
   int rc2; /* why it could not be moved (KEPT_BAD) */
   size_t count;
   bool same_clock;
+  const char *kind; /* NOT_REGULAR: "directory", "FIFO", ... */
 } persist_loaded_t;
 
 /* Loads the file into an empty tracker at now_ms. */

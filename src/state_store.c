@@ -205,13 +205,18 @@ int state_store_write(const char *path, const st_snapshot_t *snap) {
   if (tmp == NULL)
     goto cleanup;
 
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  /* A fresh PATH.tmp, never through a symbolic link: O_EXCL | O_NOFOLLOW.
+   * One left over from a crash (or planted) is ours by name: unlinked (a
+   * link itself, not its target), then created again. */
+  int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  fd = open(tmp, flags, 0600);
+  if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+    fd = open(tmp, flags, 0600);
   if (fd < 0) {
     status = -errno;
     goto cleanup;
   }
-  /* A left-over PATH.tmp keeps its mode through O_TRUNC, and the umask may
-   * have cut ours: set it. */
+  /* The umask may have cut our mode: set it. */
   if (fchmod(fd, 0600) != 0) {
     status = -errno;
     goto fail;
@@ -225,7 +230,16 @@ int state_store_write(const char *path, const st_snapshot_t *snap) {
   }
   int rc = close(fd);
   fd = -1;
-  if (rc != 0 || rename(tmp, path) != 0) {
+  if (rc != 0) {
+    status = -errno;
+    goto fail;
+  }
+  /* rename() would replace whatever PATH is: only a regular file (or
+   * nothing) is ours to replace. */
+  status = state_store_check(path);
+  if (status != 0 && status != -ENOENT)
+    goto fail;
+  if (rename(tmp, path) != 0) {
     status = -errno;
     goto fail;
   }
@@ -484,10 +498,11 @@ int state_store_read(const char *path, st_snapshot_t **ret) {
   if (path == NULL || ret == NULL)
     return -EINVAL;
 
-  /* O_NONBLOCK: a FIFO in the way must not hang the caller. */
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  /* O_NONBLOCK: a FIFO in the way must not hang the caller; O_NOFOLLOW: a
+   * symbolic link is not read through (ELOOP). */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
   if (fd < 0)
-    return -errno;
+    return errno == ELOOP ? -ENOTSUP : -errno;
 
   char *buf = NULL;
   size_t len = 0, cap = 0;
@@ -498,7 +513,7 @@ int state_store_read(const char *path, st_snapshot_t **ret) {
     goto cleanup;
   }
   if (!S_ISREG(sb.st_mode)) {
-    status = -EINVAL;
+    status = -ENOTSUP;
     goto cleanup;
   }
   /* Read to EOF rather than trust st_size, bounded. */
@@ -536,13 +551,43 @@ cleanup:
   return status;
 }
 
+int state_store_check(const char *path) {
+  struct stat sb;
+  if (lstat(path, &sb) != 0)
+    return -errno;
+  return S_ISREG(sb.st_mode) ? 0 : -ENOTSUP;
+}
+
+const char *state_store_kind(const char *path) {
+  struct stat sb;
+  if (lstat(path, &sb) != 0)
+    return "missing file";
+  if (S_ISREG(sb.st_mode))
+    return "regular file";
+  if (S_ISLNK(sb.st_mode))
+    return "symbolic link";
+  if (S_ISDIR(sb.st_mode))
+    return "directory";
+  if (S_ISFIFO(sb.st_mode))
+    return "FIFO";
+  if (S_ISCHR(sb.st_mode))
+    return "character device";
+  if (S_ISBLK(sb.st_mode))
+    return "block device";
+  if (S_ISSOCK(sb.st_mode))
+    return "socket";
+  return "special file";
+}
+
 int state_store_quarantine(const char *path) {
   if (path == NULL)
     return -EINVAL;
+  int status = state_store_check(path); /* only a regular file is moved */
+  if (status != 0)
+    return status;
   char *corrupt = path_with(path, ".corrupt");
   if (corrupt == NULL)
     return -ENOMEM;
-  int status = 0;
   if (rename(path, corrupt) != 0)
     status = -errno;
   else

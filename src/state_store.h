@@ -33,16 +33,28 @@
 
 #define STATE_STORE_VERSION 1
 
-/* Writes snap to path atomically. 0 or -errno; -EINVAL (nothing written)
- * if snap holds something the reader would refuse. */
+/* Only a regular file is ever read, replaced or moved aside: a symbolic
+ * link (not followed), a directory, a FIFO or a device is -ENOTSUP for
+ * every function below, and left as it is. */
+
+/* Writes snap to path atomically: PATH.tmp created afresh (O_EXCL |
+ * O_NOFOLLOW; a left-over one is unlinked first), then renamed over PATH
+ * if PATH is a regular file or absent. 0 or -errno; -EINVAL (nothing
+ * written) if snap holds something the reader would refuse. */
 int state_store_write(const char *path, const st_snapshot_t *snap);
 
 /* Reads and parses path. -ENOENT when there is no file; otherwise as
  * state_store_parse (state_store_priv.h) or -errno of the read (-EFBIG over 256
- * MiB, -EINVAL not a regular file). */
+ * MiB, -ENOTSUP not a regular file). */
 int state_store_read(const char *path, st_snapshot_t **ret);
 
-/* Moves a bad file aside to PATH.corrupt (replacing an older one).
+/* Whether path is a regular file (lstat: a link is not): 0, -ENOTSUP, or
+ * -errno (-ENOENT: nothing there). */
+int state_store_check(const char *path);
+/* What path is, in words ("directory", "FIFO", "symbolic link", ...). */
+const char *state_store_kind(const char *path);
+
+/* Moves a bad regular file aside to PATH.corrupt (replacing an older one).
  * 0 or -errno. */
 int state_store_quarantine(const char *path);
 

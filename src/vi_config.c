@@ -69,8 +69,12 @@ static int get_nonempty_string(const oconfig_item_t *ci, char **ret,
   return cf_util_get_string(ci, ret) == 0 ? 0 : -1;
 }
 
+/* As collectd's own options: true/false, or (with collectd's warning that
+ * quoting is deprecated) "true"/"yes"/"on" and "false"/"no"/"off". */
 static int get_bool(const oconfig_item_t *ci, bool *ret) {
-  if (!one_of_type(ci, OCONFIG_TYPE_BOOLEAN) ||
+  if (ci->values_num != 1 ||
+      (ci->values[0].type != OCONFIG_TYPE_BOOLEAN &&
+       ci->values[0].type != OCONFIG_TYPE_STRING) ||
       cf_util_get_boolean(ci, ret) != 0)
     return config_error(ci, "expected true or false");
   return 0;
@@ -175,9 +179,11 @@ static int opt_notifications(const oconfig_item_t *ci, vi_config_t *c) {
   return get_bool(ci, &c->notifications);
 }
 
+/* "" turns persistence off. */
 static int opt_state_file(const oconfig_item_t *ci, vi_config_t *c) {
-  return get_nonempty_string(ci, &c->state_file,
-                             "expected one non-empty string (a path)");
+  if (!one_of_type(ci, OCONFIG_TYPE_STRING))
+    return config_error(ci, "expected one string (a path, or \"\" for none)");
+  return cf_util_get_string(ci, &c->state_file) == 0 ? 0 : -1;
 }
 
 static int opt_save_interval(const oconfig_item_t *ci, vi_config_t *c) {

@@ -31,7 +31,7 @@ typedef struct {
   unsigned stats_period;       /* MemoryStatsPeriod, 0: never touch guests */
   bool events;                 /* LifecycleEvents */
   bool notifications;          /* Notifications */
-  char *state_file;            /* StateFile */
+  char *state_file;            /* StateFile ("": persistence off) */
   uint64_t save_interval_ms;   /* StateSaveInterval */
   uint64_t forget_after_ms;    /* ForgetAfter */
 } vi_config_t;

@@ -7,9 +7,23 @@
  * state_tracker.[ch] (time in each state), persist.[ch] (the state file
  * across restarts: boot id, load policy, save thread), vi_config.[ch] (the
  * configuration), domain_filter/instance_name small pure helpers.
- * This file owns the locking (the event thread and the read thread share
- * the tracker) and the per-domain watchers, so that an operator sees one
- * line per domain and cause, not one per interval.
+ * This file owns the threads and their locking and the per-domain
+ * watchers, so that an operator sees one line per domain and cause, not
+ * one per interval.
+ *
+ * Threads: every libvirt call is made by a reader thread of the plugin's
+ * own (the "worker"); collectd's read callback asks it for a read cycle
+ * and waits for it at most READ_WAIT of an Interval, then dispatches the
+ * state durations from the tracker. A hung libvirtd therefore holds the
+ * worker, never collectd: one WARNING once a cycle has been waited for
+ * since the previous read, values pause (nothing is dispatched without a
+ * finished cycle), and they resume when the call returns. At shutdown the
+ * worker closes the connections; if it does not finish within
+ * SHUTDOWN_WAIT_MS it is left behind (detached) with everything it can
+ * touch (connection, tracker, configuration) leaked rather than freed
+ * under it, and the state file is saved anyway. The event thread
+ * (hypervisor_libvirt.c) and the worker share the tracker under
+ * shared.lock.
  */
 #include "collectd.h"
 
@@ -27,6 +41,7 @@
 #include "virt_inspector_priv.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #define PLUGIN_NAME "virt_inspector"
@@ -54,14 +69,69 @@ static struct {
   c_complain_t read_complaint;
   c_complain_t events_complaint;
   c_complain_t save_complaint;
+  c_complain_t thread_complaint;
 } reader = {
     .connect_complaint = C_COMPLAIN_INIT_STATIC,
     .read_complaint = C_COMPLAIN_INIT_STATIC,
     .events_complaint = C_COMPLAIN_INIT_STATIC,
     .save_complaint = C_COMPLAIN_INIT_STATIC,
+    .thread_complaint = C_COMPLAIN_INIT_STATIC,
 };
 
 static persist_t *store;
+
+/* Share of an Interval the read callback waits for a cycle it asked for. */
+#define READ_WAIT 0.8
+/* How long shutdown waits for the worker to close the connections. */
+#define SHUTDOWN_WAIT_MS 2000
+
+/* The worker: the thread that makes every hypervisor call. Under its lock;
+ * cond signals every change. */
+static struct {
+  pthread_mutex_t lock;
+  pthread_cond_t cond; /* on CLOCK_MONOTONIC */
+  pthread_t thread;
+  bool started;     /* the thread exists (or was left behind) */
+  bool pending;     /* a cycle asked for, not taken yet */
+  bool busy;        /* a cycle asked for or running */
+  atomic_bool stop; /* shutdown: finish, close the connections, exit */
+  bool exited;
+  bool abandoned;    /* left behind at shutdown: nothing it uses is freed */
+  uint64_t asked_ms; /* monotonic: when the running cycle was asked for */
+  int selected;      /* domains selected by the last finished cycle */
+  cdtime_t duration; /* of the last finished cycle */
+  bool warned;       /* the hang was logged */
+} worker = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static pthread_once_t worker_cond_once = PTHREAD_ONCE_INIT;
+static void worker_cond_init(void) {
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&worker.cond, &attr);
+  pthread_condattr_destroy(&attr);
+}
+
+static uint64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Waits on worker.cond (lock held) until the monotonic time until_ms:
+ * false once it has passed. */
+static bool worker_wait_until(uint64_t until_ms) {
+  uint64_t now = monotonic_ms();
+  if (now >= until_ms)
+    return false;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t ns = (uint64_t)ts.tv_nsec + (until_ms - now) * 1000000ULL;
+  ts.tv_sec += (time_t)(ns / 1000000000ULL);
+  ts.tv_nsec = (long)(ns % 1000000000ULL);
+  pthread_cond_timedwait(&worker.cond, &worker.lock, &ts);
+  return true;
+}
 
 static uint64_t clock_boottime_ms(void) {
   struct timespec ts;
@@ -300,14 +370,17 @@ static void report_save(int rc, bool at_shutdown) {
   const char *path = persist_path(store);
   if (rc == 1)
     return;
+  const char *why = rc == -ENOTSUP
+                        ? "it is no longer a regular file (left as it is)"
+                        : STRERROR(-rc);
   if (rc != 0 && at_shutdown)
     WARNING(PLUGIN_NAME " plugin: saving the state file \"%s\" failed: %s",
-            path, STRERROR(-rc));
+            path, why);
   else if (rc != 0)
     c_complain_once(LOG_WARNING, &reader.save_complaint,
                     PLUGIN_NAME
                     " plugin: saving the state file \"%s\" failed: %s",
-                    path, STRERROR(-rc));
+                    path, why);
   else if (!at_shutdown)
     c_release(LOG_INFO, &reader.save_complaint,
               PLUGIN_NAME " plugin: saving the state file \"%s\" works again.",
@@ -361,6 +434,17 @@ static void load_state(void) {
     WARNING(PLUGIN_NAME
             " plugin: not saving state to \"%s\", so as not to overwrite it.",
             path);
+    break;
+  case PERSIST_OFF:
+    INFO(PLUGIN_NAME
+         " plugin: persistence is off (StateFile \"\"): durations start "
+         "fresh at every start of collectd.");
+    break;
+  case PERSIST_NOT_REGULAR:
+    ERROR(
+        PLUGIN_NAME
+        " plugin: StateFile \"%s\" is a %s, not a regular file: it is left as it is, and the state is neither read from it nor saved (StateFile \"\" turns persistence off).",
+        path, l.kind);
     break;
   case PERSIST_UNREADABLE:
     WARNING(
@@ -446,6 +530,8 @@ static void log_memory(const char *name, const mw_output_t *out) {
 
 static int read_domain(const hv_domain_t *d, void *user_data) {
   read_ctx_t *ctx = user_data;
+  if (atomic_load(&worker.stop))
+    return 1; /* shutdown: the rest of the read is not wanted */
   if (!domain_filter_selects(conf.filter, d->name))
     return 0;
   ctx->selected++;
@@ -487,10 +573,9 @@ static int read_domain(const hv_domain_t *d, void *user_data) {
   return 0;
 }
 
-static void submit_health(int domains, cdtime_t started) {
+static void submit_health(int domains, cdtime_t duration) {
   submit_gauge(NULL, NULL, "count", "domains", (gauge_t)domains);
-  submit_gauge(NULL, NULL, "duration", "read",
-               CDTIME_T_TO_DOUBLE(cdtime() - started));
+  submit_gauge(NULL, NULL, "duration", "read", CDTIME_T_TO_DOUBLE(duration));
 }
 
 static int connect_libvirt(void) {
@@ -547,51 +632,157 @@ static void connect_events(void) {
               PLUGIN_NAME " plugin: lifecycle events available again.");
 }
 
-static int vi_read(void) {
-  cdtime_t started = cdtime();
+/* One read cycle, in the worker: connect if needed, read every domain
+ * (read_domain dispatches its memory values and feeds the tracker), and
+ * close the stints of the domains that are gone. Returns the number of
+ * domains selected. */
+static int read_cycle(void) {
   read_ctx_t ctx = {
       .now_ms = now_ms(),
       .interval_ms = CDTIME_T_TO_MS(plugin_get_interval()),
   };
-
-  bool swept = false;
-  if (connect_libvirt() == 0) {
-    /* Events first: a transition between here and the poll is then seen
-     * by one or the other. */
-    connect_events();
-    reader.generation++;
-    int n = hv_ops->read(hv, read_domain, &ctx);
-    if (n == -ENOTCONN) {
-      c_complain_once(
-          LOG_ERR, &reader.connect_complaint,
-          PLUGIN_NAME
-          " plugin: connection to \"%s\" lost: %s (reconnecting every interval)",
-          conf.uri, hv_ops->error(hv));
-    } else if (n < 0) {
-      c_complain_once(LOG_WARNING, &reader.read_complaint,
-                      PLUGIN_NAME " plugin: reading domains failed: %s",
-                      hv_ops->error(hv));
-    } else {
-      c_release(LOG_INFO, &reader.read_complaint,
-                PLUGIN_NAME " plugin: reading domains works again.");
-      /* Forget what was logged of domains that are gone. */
-      uuid_map_remove_if(&reader.domains, domain_entry_unseen, NULL,
-                         domain_entry_free);
-      swept = true;
-    }
+  if (connect_libvirt() != 0)
+    return 0;
+  /* Events first: a transition between here and the poll is then seen by
+   * one or the other. */
+  connect_events();
+  reader.generation++;
+  int n = hv_ops->read(hv, read_domain, &ctx);
+  if (atomic_load(&worker.stop))
+    return ctx.selected; /* cut short for shutdown: no sweep */
+  if (n == -ENOTCONN) {
+    c_complain_once(
+        LOG_ERR, &reader.connect_complaint,
+        PLUGIN_NAME
+        " plugin: connection to \"%s\" lost: %s (reconnecting every interval)",
+        conf.uri, hv_ops->error(hv));
+    return ctx.selected;
   }
+  if (n < 0) {
+    c_complain_once(LOG_WARNING, &reader.read_complaint,
+                    PLUGIN_NAME " plugin: reading domains failed: %s",
+                    hv_ops->error(hv));
+    return ctx.selected;
+  }
+  c_release(LOG_INFO, &reader.read_complaint,
+            PLUGIN_NAME " plugin: reading domains works again.");
+  /* Forget what was logged of domains that are gone. */
+  uuid_map_remove_if(&reader.domains, domain_entry_unseen, NULL,
+                     domain_entry_free);
+  pthread_mutex_lock(&shared.lock);
+  st_sweep(shared.tracker, ctx.now_ms, now_ms(), conf.forget_after_ms);
+  pthread_mutex_unlock(&shared.lock);
+  return ctx.selected;
+}
+
+static void *worker_main(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&worker.lock);
+  for (;;) {
+    while (!worker.pending && !atomic_load(&worker.stop))
+      pthread_cond_wait(&worker.cond, &worker.lock);
+    if (atomic_load(&worker.stop))
+      break;
+    worker.pending = false;
+    pthread_mutex_unlock(&worker.lock);
+    cdtime_t started = cdtime();
+    int selected = read_cycle();
+    cdtime_t duration = cdtime() - started;
+    pthread_mutex_lock(&worker.lock);
+    worker.selected = selected;
+    worker.duration = duration;
+    worker.busy = false;
+    pthread_cond_broadcast(&worker.cond);
+  }
+  pthread_mutex_unlock(&worker.lock);
+  /* Closing the connections may block on a hung libvirtd too (the event
+   * connection deregisters by a call): shutdown does not wait for it. */
+  hv_ops->destroy(hv);
+  pthread_mutex_lock(&worker.lock);
+  worker.exited = true;
+  pthread_cond_broadcast(&worker.cond);
+  pthread_mutex_unlock(&worker.lock);
+  return NULL;
+}
+
+/* Asks the worker for a cycle unless one is under way and waits for it,
+ * at most READ_WAIT of an Interval. Returns whether a cycle finished since
+ * the previous call (its results in *selected and *duration). */
+static bool worker_cycle(int *selected, cdtime_t *duration) {
+  pthread_mutex_lock(&worker.lock);
+  if (!worker.started) {
+    /* plugin_thread_create: the thread gets this read context (Interval,
+     * used by c_complain and for the values' interval). */
+    int rc = plugin_thread_create(&worker.thread, worker_main, NULL,
+                                  "virt_inspector");
+    if (rc != 0) {
+      pthread_mutex_unlock(&worker.lock);
+      c_complain_once(
+          LOG_ERR, &reader.thread_complaint,
+          PLUGIN_NAME
+          " plugin: cannot start the reader thread: %s; reading in collectd's thread.",
+          STRERROR(rc));
+      cdtime_t started = cdtime();
+      *selected = read_cycle();
+      *duration = cdtime() - started;
+      return true;
+    }
+    worker.started = true;
+  }
+  uint64_t now = monotonic_ms();
+  bool asked_now = false;
+  if (!worker.busy) {
+    worker.busy = worker.pending = true;
+    worker.asked_ms = now;
+    asked_now = true;
+    pthread_cond_broadcast(&worker.cond);
+    uint64_t until =
+        now +
+        (uint64_t)(READ_WAIT * (double)CDTIME_T_TO_MS(plugin_get_interval()));
+    while (worker.busy && worker_wait_until(until))
+      ;
+  }
+  bool finished = !worker.busy;
+  uint64_t waited_ms = monotonic_ms() - worker.asked_ms;
+  bool warn = !finished && !asked_now && !worker.warned;
+  bool recovered = finished && worker.warned;
+  if (warn)
+    worker.warned = true;
+  if (recovered)
+    worker.warned = false;
+  *selected = worker.selected;
+  *duration = worker.duration;
+  pthread_mutex_unlock(&worker.lock);
+
+  if (warn)
+    WARNING(
+        PLUGIN_NAME
+        " plugin: libvirt connection \"%s\" has not answered for %.1f s; values pause until it does, and the time goes on counting in each domain's last known state.",
+        conf.uri, (double)waited_ms / 1000.0);
+  else if (recovered)
+    INFO(PLUGIN_NAME " plugin: libvirt connection \"%s\" answers again.",
+         conf.uri);
+  return finished;
+}
+
+static int vi_read(void) {
+  int selected = 0;
+  cdtime_t duration = 0;
+  /* Nothing is dispatched without a finished cycle: no evidence, no
+   * value. This also keeps the tracker's dispatched floor from passing the
+   * time of a poll still under way. */
+  if (!worker_cycle(&selected, &duration))
+    return 0;
 
   uint64_t now = now_ms();
   pthread_mutex_lock(&shared.lock);
-  if (swept)
-    st_sweep(shared.tracker, ctx.now_ms, now, conf.forget_after_ms);
   st_foreach(shared.tracker, now, submit_states_cb, NULL);
   shared.floor_ms = now;
   pthread_mutex_unlock(&shared.lock);
   if (persist_due(store, now))
     save_state(now, false);
 
-  submit_health(ctx.selected, started);
+  submit_health(selected, duration);
   /* Always 0: a failing read callback would make collectd back off for up
    * to a day, and we want to reconnect at the next interval. */
   return 0;
@@ -604,6 +795,7 @@ static int vi_config(oconfig_item_t *ci) { return vi_config_read(&conf, ci); }
 static int vi_init(void) {
   if (hv != NULL)
     return 0;
+  pthread_once(&worker_cond_once, worker_cond_init);
   if (vi_config_complete(&conf) != 0 ||
       /* Setting a stats period needs a read-write connection. */
       (hv = hv_ops->create(conf.uri, conf.stats_period == 0)) == NULL ||
@@ -624,22 +816,92 @@ static int vi_init(void) {
   return 0;
 }
 
-static int vi_shutdown(void) {
-  if (hv != NULL)
-    hv_ops->destroy(hv); /* joins the event thread first */
-  hv = NULL;
-  if (store != NULL && shared.tracker != NULL)
-    save_state(now_ms(), true);
-  persist_destroy(store);
-  store = NULL;
+/* Frees what the worker and the event thread use and resets the glue for
+ * another init (tests). */
+static void release_all(void) {
   st_destroy(shared.tracker);
   shared.tracker = NULL;
+  shared.floor_ms = 0;
   uuid_map_destroy(&reader.domains, domain_entry_free);
   reader.generation = 0;
   reader.ever_connected = false;
   reader.events_started = false;
   vi_config_free(&conf);
+  pthread_mutex_lock(&worker.lock);
+  worker.started = worker.pending = worker.busy = worker.exited = false;
+  worker.abandoned = worker.warned = false;
+  atomic_store(&worker.stop, false);
+  pthread_mutex_unlock(&worker.lock);
+}
+
+/* Stops the worker, which closes the connections. Returns false when it
+ * did not finish within SHUTDOWN_WAIT_MS: it is then left behind. */
+static bool worker_stop(void) {
+  pthread_mutex_lock(&worker.lock);
+  if (!worker.started) {
+    pthread_mutex_unlock(&worker.lock);
+    hv_ops->destroy(hv); /* never connected: nothing can block */
+    return true;
+  }
+  atomic_store(&worker.stop, true);
+  pthread_cond_broadcast(&worker.cond);
+  uint64_t until = monotonic_ms() + SHUTDOWN_WAIT_MS;
+  while (!worker.exited && worker_wait_until(until))
+    ;
+  bool exited = worker.exited;
+  worker.abandoned = !exited;
+  pthread_mutex_unlock(&worker.lock);
+  if (exited)
+    pthread_join(worker.thread, NULL);
+  else
+    pthread_detach(worker.thread);
+  return exited;
+}
+
+static int vi_shutdown(void) {
+  bool clean = true;
+  if (hv != NULL) {
+    clean = worker_stop();
+    if (!clean)
+      WARNING(
+          PLUGIN_NAME
+          " plugin: libvirt connection \"%s\" still does not answer after %d ms; its thread is left behind (its memory is not freed) so that collectd can stop.",
+          conf.uri, SHUTDOWN_WAIT_MS);
+  }
+  if (store != NULL && shared.tracker != NULL)
+    save_state(now_ms(), true);
+  persist_destroy(store);
+  store = NULL;
+  if (clean) {
+    hv = NULL;
+    release_all();
+  }
   return 0;
+}
+
+/* Test hook: waits (up to timeout_ms) until no cycle is under way. */
+bool vi_priv_wait_idle(int timeout_ms) {
+  pthread_mutex_lock(&worker.lock);
+  uint64_t until = monotonic_ms() + (uint64_t)timeout_ms;
+  while (worker.busy && worker_wait_until(until))
+    ;
+  bool idle = !worker.busy;
+  pthread_mutex_unlock(&worker.lock);
+  return idle;
+}
+
+/* Test hook: after hv_fake_release, waits for a worker left behind at
+ * shutdown to exit and frees what it used. */
+void vi_priv_reap(void) {
+  pthread_mutex_lock(&worker.lock);
+  bool abandoned = worker.abandoned;
+  while (abandoned && !worker.exited)
+    pthread_cond_wait(&worker.cond, &worker.lock);
+  pthread_mutex_unlock(&worker.lock);
+  if (!abandoned)
+    return;
+  hv = NULL;
+  release_all();
 }
 
 void module_register(void) {

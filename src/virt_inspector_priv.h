@@ -5,11 +5,20 @@
 
 #include "hypervisor.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The hypervisor the next init creates (default: hv_libvirt_ops). */
 void vi_priv_set_hypervisor(const hv_ops_t *ops);
 /* The clock (ms, monotonic; default CLOCK_BOOTTIME); NULL: the default. */
 void vi_priv_set_clock(uint64_t (*now_ms)(void));
+
+/* Waits (up to timeout_ms) until the reader thread has no read cycle under
+ * way: true if so. */
+bool vi_priv_wait_idle(int timeout_ms);
+/* After a shutdown that left the reader thread behind (a hung call) and
+ * the call released: waits for that thread to exit and frees what it used,
+ * so that the glue can be initialised again. */
+void vi_priv_reap(void);
 
 #endif

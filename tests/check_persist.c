@@ -1,7 +1,11 @@
 /* Unit tests for persist: the boot id, every load outcome (no file, good
  * file on the same or another boot, corrupt, future version, a bad file
- * that cannot be moved aside, unreadable), and saves (due, background,
+ * that cannot be moved aside, unreadable, not a regular file, persistence
+ * off, an unknown boot id on both runs), and saves (due, background,
  * synchronous, failing). */
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE /* mknod, makedev */
+#endif
 #include "persist.h"
 #include "state_store.h"
 #include "state_tracker_priv.h"
@@ -14,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define U1 "11111111-1111-1111-1111-111111111111"
@@ -175,6 +180,106 @@ START_TEST(test_save) {
 }
 END_TEST
 
+/* An unreadable boot id at the save and at the load: both are "unknown",
+ * not the same clock: no gap may be credited. */
+START_TEST(test_unknown_boot_both_runs) {
+  unlink(boot_path);
+  persist_t *p = persist_create(path, boot_path, 1000, 0);
+  ck_assert(!persist_boot_id_known(p));
+  st_tracker_t *st = st_create();
+  ck_assert_int_eq(st_poll(st, U1, "a", 3, 1, 1, 1000, NULL), 0);
+  st_snapshot_t *snap;
+  ck_assert_int_eq(persist_snapshot(p, st, 5000, &snap), 0);
+  ck_assert_int_eq(persist_write(p, snap, false), 0);
+  st_destroy(st);
+  persist_destroy(p);
+
+  p = persist_create(path, boot_path, 1000, 0);
+  st = st_create();
+  persist_loaded_t l;
+  persist_load(p, st, 6000, &l);
+  ck_assert_int_eq(l.outcome, PERSIST_LOADED);
+  ck_assert(!l.same_clock);
+  st_destroy(st);
+  persist_destroy(p);
+}
+END_TEST
+
+/* An import that fails for another reason than the file's content (out of
+ * memory; here a tracker that is not empty, the same path) leaves the file
+ * in place and turns saving off: never moved aside. */
+START_TEST(test_import_failure_keeps_file) {
+  save_one(BOOT_A "\n");
+  persist_t *p = persist_create(path, boot_path, 1000, 0);
+  st_tracker_t *st = st_create();
+  ck_assert_int_eq(st_poll(st, U1, "a", 3, 1, 1, 1000, NULL), 0);
+  persist_loaded_t l;
+  persist_load(p, st, 6000, &l);
+  ck_assert_int_eq(l.outcome, PERSIST_UNREADABLE);
+  ck_assert_int_ne(l.rc, -EINVAL);
+  ck_assert(!persist_enabled(p));
+  ck_assert_int_eq(access(path, F_OK), 0);
+  ck_assert_int_eq(access(corrupt, F_OK), -1);
+  st_destroy(st);
+  persist_destroy(p);
+}
+END_TEST
+
+START_TEST(test_off) {
+  persist_t *p = persist_create("", boot_path, 1000, 0);
+  st_tracker_t *st = st_create();
+  persist_loaded_t l;
+  persist_load(p, st, 6000, &l);
+  ck_assert_int_eq(l.outcome, PERSIST_OFF);
+  ck_assert(!persist_enabled(p));
+  ck_assert(!persist_due(p, 1000000));
+  st_destroy(st);
+  persist_destroy(p);
+}
+END_TEST
+
+/* A StateFile that is not a regular file: left as it is (same inode and
+ * type), nothing read, saving off. 0 directory, 1 FIFO, 2 character device
+ * (made here), 3 symbolic link to a good state file. */
+static const char *const node_kinds[] = {"directory", "FIFO",
+                                         "character device", "symbolic link"};
+
+START_TEST(test_not_regular) {
+  char target[160];
+  snprintf(target, sizeof(target), "%s/target", dir);
+  if (_i == 0)
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+  else if (_i == 1)
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+  else if (_i == 2)
+    ck_assert_int_eq(mknod(path, S_IFCHR | 0600, makedev(1, 3)), 0);
+  else {
+    save_one(BOOT_A "\n");
+    ck_assert_int_eq(rename(path, target), 0);
+    ck_assert_int_eq(symlink(target, path), 0);
+  }
+  struct stat before, after;
+  ck_assert_int_eq(lstat(path, &before), 0);
+  persist_t *p = persist_create(path, boot_path, 1000, 0);
+  st_tracker_t *st = st_create();
+  persist_loaded_t l;
+  persist_load(p, st, 6000, &l);
+  ck_assert_int_eq(l.outcome, PERSIST_NOT_REGULAR);
+  ck_assert_str_eq(l.kind, node_kinds[_i]);
+  ck_assert(!persist_enabled(p));
+  ck_assert_uint_eq(st_count(st), 0);
+  ck_assert_int_eq(lstat(path, &after), 0);
+  ck_assert_uint_eq(after.st_ino, before.st_ino);
+  ck_assert_uint_eq(after.st_mode, before.st_mode);
+  ck_assert_int_eq(access(corrupt, F_OK), -1);
+  st_destroy(st);
+  persist_destroy(p);
+  if (_i == 0)
+    rmdir(path);
+  unlink(target);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("persist");
   TCase *tc = tcase_create("core");
@@ -183,6 +288,11 @@ static Suite *suite(void) {
   tcase_add_loop_test(tc, test_load, 0,
                       (int)(sizeof(load_cases) / sizeof(load_cases[0])));
   tcase_add_test(tc, test_save);
+  tcase_add_test(tc, test_unknown_boot_both_runs);
+  tcase_add_test(tc, test_import_failure_keeps_file);
+  tcase_add_test(tc, test_off);
+  tcase_add_loop_test(tc, test_not_regular, 0,
+                      (int)(sizeof(node_kinds) / sizeof(node_kinds[0])));
   suite_add_tcase(s, tc);
   return s;
 }

@@ -1,6 +1,9 @@
 /* check_state_store.c: unit tests for state_store.c. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE /* mknod, makedev */
+#endif
 #endif
 
 #include "state_store.h"
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define STATIC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -571,12 +575,21 @@ END_TEST
 START_TEST(test_read_errors) {
   st_snapshot_t *snap = NULL;
   ck_assert_int_eq(state_store_read(path, &snap), -ENOENT);
-  ck_assert_int_eq(state_store_read(dir, &snap), -EINVAL); /* a directory */
+  ck_assert_int_eq(state_store_read(dir, &snap), -ENOTSUP); /* a directory */
   char fifo[160];
   snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
   ck_assert_int_eq(mkfifo(fifo, 0600), 0);
-  ck_assert_int_eq(state_store_read(fifo, &snap), -EINVAL);
+  ck_assert_int_eq(state_store_read(fifo, &snap), -ENOTSUP);
   unlink(fifo);
+  /* A symbolic link is not read through, even to a good file. */
+  char good[160], link[160];
+  snprintf(good, sizeof(good), "%s/good", dir);
+  snprintf(link, sizeof(link), "%s/link", dir);
+  write_file(good, valid, strlen(valid));
+  ck_assert_int_eq(symlink(good, link), 0);
+  ck_assert_int_eq(state_store_read(link, &snap), -ENOTSUP);
+  unlink(link);
+  unlink(good);
   write_file(path, valid, strlen(valid) - 1);
   ck_assert_int_eq(state_store_read(path, &snap), -EINVAL);
   write_file(path, "virt_inspector-state 7\n", 23);
@@ -607,6 +620,82 @@ START_TEST(test_quarantine) {
   ck_assert_int_eq(sb.st_size, 10);
   ck_assert(!exists(path));
   ck_assert_int_eq(state_store_quarantine(NULL), -EINVAL);
+}
+END_TEST
+
+/* Makes path a node of the given kind: 0 directory, 1 FIFO, 2 character
+ * device (mknod here, never the host's), 3 symbolic link to a regular
+ * file (target). */
+static void make_node(int kind, const char *p, const char *target) {
+  if (kind == 0)
+    ck_assert_int_eq(mkdir(p, 0700), 0);
+  else if (kind == 1)
+    ck_assert_int_eq(mkfifo(p, 0600), 0);
+  else if (kind == 2)
+    ck_assert_int_eq(mknod(p, S_IFCHR | 0600, makedev(1, 3)), 0);
+  else
+    ck_assert_int_eq(symlink(target, p), 0);
+}
+
+static const char *const node_kinds[] = {"directory", "FIFO",
+                                         "character device", "symbolic link"};
+
+/* Neither a write nor a move aside replaces or renames what is not a
+ * regular file; the node keeps its inode and type. */
+START_TEST(test_not_regular_left_alone) {
+  st_snapshot_t *snap = NULL;
+  ck_assert_int_eq(parse_exact(valid, strlen(valid), &snap), 0);
+  char target[160], tmp[160], corrupt[160];
+  snprintf(target, sizeof(target), "%s/target", dir);
+  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+  snprintf(corrupt, sizeof(corrupt), "%s.corrupt", path);
+  write_file(target, "garbage", 7);
+  make_node(_i, path, target);
+  struct stat before, after;
+  ck_assert_int_eq(lstat(path, &before), 0);
+  ck_assert_str_eq(state_store_kind(path), node_kinds[_i]);
+  ck_assert_int_eq(state_store_check(path), -ENOTSUP);
+  ck_assert_int_eq(state_store_write(path, snap), -ENOTSUP);
+  ck_assert_int_eq(state_store_quarantine(path), -ENOTSUP);
+  ck_assert_int_eq(lstat(path, &after), 0);
+  ck_assert_uint_eq(after.st_ino, before.st_ino);
+  ck_assert_uint_eq(after.st_mode, before.st_mode);
+  ck_assert(!exists(tmp));
+  ck_assert(!exists(corrupt));
+  struct stat t;
+  ck_assert_int_eq(stat(target, &t), 0);
+  ck_assert_int_eq(t.st_size, 7); /* a link's target untouched */
+  if (_i == 0)
+    rmdir(path);
+  else
+    unlink(path);
+  unlink(target);
+  st_snapshot_free(snap);
+}
+END_TEST
+
+/* PATH.tmp is created afresh, never written through a link. */
+START_TEST(test_tmp_not_followed) {
+  st_snapshot_t *snap = NULL;
+  ck_assert_int_eq(parse_exact(valid, strlen(valid), &snap), 0);
+  char target[160], tmp[160];
+  snprintf(target, sizeof(target), "%s/target", dir);
+  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+  write_file(target, "keep", 4);
+  ck_assert_int_eq(symlink(target, tmp), 0); /* planted */
+  ck_assert_int_eq(state_store_write(path, snap), 0);
+  struct stat t;
+  ck_assert_int_eq(stat(target, &t), 0);
+  ck_assert_int_eq(t.st_size, 4);
+  ck_assert(!exists(tmp));
+  /* A left-over regular PATH.tmp (a crash) is replaced, mode 0600. */
+  write_file(tmp, "old", 3);
+  ck_assert_int_eq(chmod(tmp, 0644), 0);
+  ck_assert_int_eq(state_store_write(path, snap), 0);
+  ck_assert_int_eq(stat(path, &t), 0);
+  ck_assert_uint_eq(t.st_mode & 0777, 0600);
+  unlink(target);
+  st_snapshot_free(snap);
 }
 END_TEST
 
@@ -653,6 +742,9 @@ static Suite *store_suite(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_read_errors);
   tcase_add_test(tc, test_quarantine);
+  tcase_add_loop_test(tc, test_not_regular_left_alone, 0,
+                      STATIC_ARRAY_SIZE(node_kinds));
+  tcase_add_test(tc, test_tmp_not_followed);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -5,7 +5,8 @@
  * values and identifiers dispatched, notifications, log lines (one per
  * cause, not per interval), reconnection after the connection drops, a
  * domain vanishing mid-read, the stats period, the state file across a
- * restart, config errors, and a hung hypervisor call released. */
+ * restart, config errors, and a hung hypervisor call: collectd's read
+ * and shutdown bounded, the state saved, values resuming. */
 #include "collectd_stub.h"
 #include "hypervisor_fake.h"
 #include "virt_inspector_priv.h"
@@ -17,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define U1 "11111111-1111-1111-1111-111111111111"
@@ -469,27 +472,179 @@ START_TEST(test_periodic_save) {
 }
 END_TEST
 
-/* ---- a hung hypervisor call is released ---- */
+/* ---- a hung hypervisor holds the plugin's reader, not collectd ---- */
 
-static void *read_thread(void *arg) {
+static void *release_later(void *arg) {
   (void)arg;
-  stub_read();
+  usleep(300 * 1000);
+  hv_fake_release();
   return NULL;
 }
 
-START_TEST(test_hung_read_released) {
+static uint64_t real_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* stub_read, timed in real milliseconds. */
+static uint64_t timed_read(void) {
+  uint64_t t0 = real_ms();
+  ck_assert_int_eq(stub_read(), 0);
+  return real_ms() - t0;
+}
+
+#define HANG_WARNING "libvirt connection \"fake:///\" has not answered for"
+
+START_TEST(test_hung_read_bounded) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(NULL);
+  uint64_t c0 = clock_ms;
+  read_once();
+  double r0 = gauge("web1", "duration", "running");
+
+  hv_fake_hang(HV_FAKE_READ);
+  stub_clear();
+  /* The read that meets the hang waits for it at most 0.8 of the Interval
+   * (1 s in the stub), and dispatches nothing: no evidence, no value. */
+  uint64_t held = timed_read();
+  ck_assert(hv_fake_wait_hung(5000));
+  ck_assert_msg(held >= 700 && held < 1200, "read held %ju ms",
+                (uintmax_t)held);
+  ck_assert_uint_eq(stub_value_count(), 0);
+  ck_assert_int_eq(stub_log_count(LOG_WARNING, HANG_WARNING), 0);
+  clock_ms += 1000;
+  /* The next read (one Interval later) finds the cycle still under way:
+   * one WARNING naming the connection, and it returns at once. */
+  held = timed_read();
+  ck_assert_msg(held < 200, "second read held %ju ms", (uintmax_t)held);
+  ck_assert_int_eq(stub_log_count(LOG_WARNING, HANG_WARNING), 1);
+  clock_ms += 1000;
+  timed_read();
+  clock_ms += 1000;
+  timed_read();
+  ck_assert_int_eq(stub_log_count(LOG_WARNING, HANG_WARNING), 1); /* quiet */
+  ck_assert_uint_eq(stub_value_count(), 0);
+
+  /* libvirtd answers: values resume by themselves, durations exact (the
+   * outage is credited to the state the domain was in). */
+  hv_fake_release();
+  ck_assert(vi_priv_wait_idle(5000));
+  clock_ms += 1000;
+  uint64_t now = clock_ms;
+  timed_read();
+  ck_assert_int_eq(stub_log_count(LOG_INFO, "answers again"), 1);
+  ck_assert_double_eq_tol(gauge("web1", "duration", "running"),
+                          r0 + (double)(now - c0) / 1000.0, 1e-9);
+  stub_shutdown();
+}
+END_TEST
+
+START_TEST(test_shutdown_bounded_when_hung) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(NULL);
+  read_once();
+  clock_ms += 4000;
+  read_once(); /* 5 s running, dispatched */
+  hv_fake_hang(HV_FAKE_READ);
+  timed_read();
+  ck_assert(hv_fake_wait_hung(5000));
+  clock_ms += 1000;
+
+  uint64_t t0 = real_ms();
+  ck_assert_int_eq(stub_shutdown(), 0);
+  uint64_t took = real_ms() - t0;
+  ck_assert_msg(took < 3000, "shutdown took %ju ms", (uintmax_t)took);
+  ck_assert_int_eq(stub_log_count(LOG_WARNING, "its thread is left behind"), 1);
+  ck_assert_int_eq(access(state_file, F_OK), 0); /* saved all the same */
+
+  /* The call returns after shutdown: the thread left behind exits without
+   * touching freed memory (ASan, valgrind), then everything is freed. */
+  hv_fake_release();
+  vi_priv_reap();
+
+  stub_clear();
+  start(NULL); /* the save holds the 7 s in running */
+  ck_assert_int_eq(stub_log_count(LOG_INFO, "restored 1 domain(s)"), 1);
+  read_once();
+  ck_assert_double_eq_tol(gauge("web1", "duration", "running"), 7.0, 1e-9);
+  stub_shutdown();
+}
+END_TEST
+
+START_TEST(test_shutdown_waits_for_a_short_hang) {
   hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
   start(NULL);
   read_once();
   hv_fake_hang(HV_FAKE_READ);
-  stub_clear();
-  pthread_t t;
-  ck_assert_int_eq(pthread_create(&t, NULL, read_thread, NULL), 0);
+  timed_read();
   ck_assert(hv_fake_wait_hung(5000));
-  ck_assert_uint_eq(stub_value_count(), 0); /* held in the call */
-  hv_fake_release();
+  /* Released while shutdown waits: the worker closes and is joined. */
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, release_later, NULL), 0);
+  ck_assert_int_eq(stub_shutdown(), 0);
   pthread_join(t, NULL);
-  ck_assert(dispatched("web1", "duration", "running"));
+  ck_assert_int_eq(stub_log_count(LOG_WARNING, "left behind"), 0);
+  ck_assert_int_eq(access(state_file, F_OK), 0);
+}
+END_TEST
+
+/* ---- persistence off, a StateFile that is not ours ---- */
+
+static void state_file_off(oconfig_item_t *b) {
+  stub_block_add_string(b, "StateFile", "");
+}
+
+START_TEST(test_state_file_off) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(state_file_off);
+  ck_assert_int_eq(stub_log_count(LOG_INFO, "persistence is off"), 1);
+  read_once();
+  stub_shutdown();
+  ck_assert_int_eq(access(state_file, F_OK), -1);
+  char def[160];
+  snprintf(def, sizeof(def), "%s/virt_inspector.state", dir);
+  ck_assert_int_eq(access(def, F_OK), -1); /* nor the default one */
+}
+END_TEST
+
+START_TEST(test_state_file_fifo_left_alone) {
+  ck_assert_int_eq(mkfifo(state_file, 0600), 0);
+  struct stat before, after;
+  ck_assert_int_eq(lstat(state_file, &before), 0);
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(NULL);
+  ck_assert_int_eq(stub_log_count(LOG_ERR, "is a FIFO, not a regular file"), 1);
+  read_once();
+  ck_assert(dispatched("web1", "duration", "running")); /* keeps working */
+  stub_shutdown();
+  ck_assert_int_eq(lstat(state_file, &after), 0);
+  ck_assert_uint_eq(after.st_ino, before.st_ino);
+  ck_assert(S_ISFIFO(after.st_mode));
+  ck_assert_int_eq(stub_log_count(LOG_WARNING, "saving"), 0);
+}
+END_TEST
+
+/* ---- quoted booleans, as collectd's own options ---- */
+
+static void quoted_booleans(oconfig_item_t *b) {
+  stub_block_add_string(b, "Notifications", "false");
+  stub_block_add_string(b, "LifecycleEvents", "yes");
+  stub_block_add_string(b, "IgnoreSelected", "off");
+}
+
+START_TEST(test_quoted_booleans) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(quoted_booleans);
+  ck_assert_int_eq(stub_log_count(LOG_WARNING,
+                                  "for boolean option `Notifications' is "
+                                  "deprecated"),
+                   1);
+  ck_assert_int_eq(stub_log_count(LOG_WARNING, "is deprecated"), 3);
+  read_once();
+  ck_assert_int_eq(hv_fake_emit(U1, HV_PAUSED, 1), true); /* events on */
+  read_once();
+  ck_assert_uint_eq(stub_notification_count(), 0); /* notifications off */
   stub_shutdown();
 }
 END_TEST
@@ -516,7 +671,9 @@ static const struct {
     {"ForgetAfter", 0, "week", 0, "expected seconds from 0 to 10 years"},
     {"LifecycleEvents", 1, NULL, 1, "expected true or false"},
     {"Connection", 0, "", 0, "expected one non-empty string (a libvirt URI)"},
-    {"StateFile", 2, NULL, 0, "expected one non-empty string (a path)"},
+    {"StateFile", 2, NULL, 0, "expected one string (a path, or \"\" for none)"},
+    {"Notifications", 0, "maybe", 0,
+     "option \"Notifications\" \"maybe\": expected true or false"},
     {"Domain", 0, "/(/", 0, "bad regular expression"},
     {"Domain", 0, "", 0, "empty name"},
     {"Bogus", 0, "x", 0, "option \"Bogus\" \"x\": unknown option"},
@@ -558,7 +715,12 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_state_kept_across_restart);
   tcase_add_test(tc, test_corrupt_state_file_moved_aside);
   tcase_add_test(tc, test_periodic_save);
-  tcase_add_test(tc, test_hung_read_released);
+  tcase_add_test(tc, test_hung_read_bounded);
+  tcase_add_test(tc, test_shutdown_bounded_when_hung);
+  tcase_add_test(tc, test_shutdown_waits_for_a_short_hang);
+  tcase_add_test(tc, test_state_file_off);
+  tcase_add_test(tc, test_state_file_fifo_left_alone);
+  tcase_add_test(tc, test_quoted_booleans);
   tcase_add_loop_test(tc, test_config_errors, 0,
                       (int)(sizeof(bad_options) / sizeof(bad_options[0])));
   suite_add_tcase(s, tc);

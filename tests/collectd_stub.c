@@ -313,6 +313,12 @@ cdtime_t cdtime(void) {
 
 cdtime_t plugin_get_interval(void) { return TIME_T_TO_CDTIME_T(1); }
 
+int plugin_thread_create(pthread_t *thread, void *(*start_routine)(void *),
+                         void *arg, char const *name) {
+  (void)name;
+  return pthread_create(thread, NULL, start_routine, arg);
+}
+
 void stub_set_basedir(const char *dir) { basedir = dir; }
 const char *global_option_get(const char *option) {
   return strcasecmp(option, "BaseDir") == 0 ? basedir : NULL;
@@ -393,14 +399,23 @@ int cf_util_get_boolean(const oconfig_item_t *ci, bool *ret_bool) {
     return 0;
   }
   const char *s = ci->values[0].value.string;
+  /* The messages of collectd 5.12's (strings /usr/sbin/collectd). */
+  WARNING("Using string value `%s' for boolean option `%s' is deprecated and "
+          "will be removed in future releases. Use unquoted true or false "
+          "instead.",
+          s, ci->key);
   if (strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0 ||
       strcasecmp(s, "on") == 0)
     *ret_bool = true;
   else if (strcasecmp(s, "false") == 0 || strcasecmp(s, "no") == 0 ||
            strcasecmp(s, "off") == 0)
     *ret_bool = false;
-  else
+  else {
+    ERROR("Cannot parse string value `%s' of the `%s' option as a boolean "
+          "value.",
+          s, ci->key);
     return -1;
+  }
   return 0;
 }
 
