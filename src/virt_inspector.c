@@ -21,6 +21,7 @@
 #include "instance_name.h"
 #include "mem_watch.h"
 #include "persist.h"
+#include "proc_evidence.h"
 #include "state_tracker.h"
 #include "uuid_map.h"
 #include "vi_config.h"
@@ -54,6 +55,10 @@ static struct {
   c_complain_t read_complaint;
   c_complain_t events_complaint;
   c_complain_t save_complaint;
+  bool evidence;            /* a local QEMU URI: /proc shows its processes */
+  unsigned scan_generation; /* read cycle of scan (one /proc scan a read) */
+  pe_process_t *scan;
+  size_t scan_n;
 } reader = {
     .connect_complaint = C_COMPLAIN_INIT_STATIC,
     .read_complaint = C_COMPLAIN_INIT_STATIC,
@@ -71,7 +76,15 @@ static uint64_t clock_boottime_ms(void) {
 
 static uint64_t (*now_ms)(void) = clock_boottime_ms;
 
+/* Where process evidence is read; forced by tests. */
+static char proc_root[256] = "/proc";
+static bool proc_root_forced;
+
 void vi_priv_set_hypervisor(const hv_ops_t *ops) { hv_ops = ops; }
+void vi_priv_set_proc_root(const char *root) {
+  sstrncpy(proc_root, root != NULL ? root : "/proc", sizeof(proc_root));
+  proc_root_forced = root != NULL;
+}
 void vi_priv_set_clock(uint64_t (*fn)(void)) {
   now_ms = fn != NULL ? fn : clock_boottime_ms;
 }
@@ -81,6 +94,10 @@ typedef struct domain_entry {
   uuid_map_node_t node; /* first: the map's link and the uuid */
   mw_t watch;           /* its memory statistics */
   unsigned generation;  /* read cycle that last saw it */
+  bool ev_known;        /* process looked up for libvirt id ev_id */
+  int ev_id;
+  int pid;          /* 0: not found */
+  uint64_t process; /* pe_identity of pid, 0: unknown */
 } domain_entry_t;
 
 static domain_entry_t *domain_entry_get(const char *uuid) {
@@ -237,14 +254,15 @@ static void report_observation(const char *name, const char *uuid,
   if (r->restore == ST_RESTORE_CREDITED)
     INFO(
         PLUGIN_NAME
-        " plugin: domain \"%s\": the %.1f s since the last save are credited to %s (same libvirt id and state).",
+        " plugin: domain \"%s\": the %.1f s since the last save are credited to %s (%s).",
         name, (double)r->gap_ms / 1000.0,
-        st_state_name(r->change == ST_CHANGED ? r->old_state : r->new_state));
+        st_state_name(r->change == ST_CHANGED ? r->old_state : r->new_state),
+        st_continuity_text(r->why));
   else if (r->restore == ST_RESTORE_NOT_CREDITED)
     INFO(
         PLUGIN_NAME
-        " plugin: domain \"%s\": the %.1f s since the last save are credited to no state: continuity is not provable (libvirt id or state changed, or the host rebooted).",
-        name, (double)r->gap_ms / 1000.0);
+        " plugin: domain \"%s\": the %.1f s since the last save are credited to no state: continuity is not proven (%s).",
+        name, (double)r->gap_ms / 1000.0, st_continuity_text(r->why));
   if (r->change == ST_CHANGED && conf.notifications)
     notify_transition(name, uuid, r);
 }
@@ -285,7 +303,8 @@ static void submit_states(const st_view_t *v) {
 
 static int submit_states_cb(const st_view_t *v, void *user_data) {
   (void)user_data;
-  if (v->present)
+  /* A domain seen gone at this read: its last stint, once. */
+  if (v->present || v->final)
     submit_states(v);
   return 0;
 }
@@ -442,6 +461,48 @@ static void log_memory(const char *name, const mw_output_t *out) {
   }
 }
 
+/* The continuity evidence of an active domain (st_evidence_t): its QEMU
+ * process, looked up once per libvirt id (one /proc scan per read at most),
+ * and the vCPU time when its vCPUs should be stopped. */
+static void read_evidence(domain_entry_t *e, const hv_domain_t *d,
+                          st_evidence_t *ev) {
+  *ev = (st_evidence_t){0};
+  if (!reader.evidence || !d->active) {
+    e->ev_known = false;
+    return;
+  }
+  if (!e->ev_known || e->ev_id != d->id) {
+    if (reader.scan_generation != reader.generation) {
+      free(reader.scan);
+      reader.scan = NULL;
+      reader.scan_n = 0;
+      reader.scan_generation = reader.generation;
+      if (pe_scan(proc_root, &reader.scan, &reader.scan_n) != 0)
+        reader.scan_n = 0;
+    }
+    e->ev_known = true;
+    e->ev_id = d->id;
+    e->pid = 0;
+    e->process = 0;
+    if (pe_find(reader.scan, reader.scan_n, d->uuid, &e->pid) != 0 ||
+        pe_identity(proc_root, e->pid, &e->process) != 0)
+      e->pid = 0;
+  }
+  if (e->pid == 0)
+    return;
+  /* The process may have been replaced since: check it is the same. */
+  uint64_t now_process;
+  if (pe_identity(proc_root, e->pid, &now_process) != 0 ||
+      now_process != e->process) {
+    e->ev_known = false;
+    return;
+  }
+  ev->process = e->process;
+  if (st_state_stops_vcpus(d->state) &&
+      pe_vcpu_ns(proc_root, e->pid, &ev->cpu_ns) != 0)
+    ev->cpu_ns = 0;
+}
+
 static int read_domain(const hv_domain_t *d, void *user_data) {
   read_ctx_t *ctx = user_data;
   if (!domain_filter_selects(conf.filter, d->name))
@@ -455,10 +516,12 @@ static int read_domain(const hv_domain_t *d, void *user_data) {
   }
   e->generation = reader.generation;
 
+  st_evidence_t ev;
+  read_evidence(e, d, &ev);
   st_result_t r;
   pthread_mutex_lock(&shared.lock);
-  int rc = st_poll(shared.tracker, d->uuid, d->name, d->id, d->state, d->reason,
-                   ctx->now_ms, &r);
+  int rc = st_poll_ev(shared.tracker, d->uuid, d->name, d->id, d->state,
+                      d->reason, &ev, ctx->now_ms, &r);
   pthread_mutex_unlock(&shared.lock);
   if (rc == 0)
     report_observation(d->name, d->uuid, &r);
@@ -548,7 +611,6 @@ static void connect_events(void) {
 static int vi_read(void) {
   cdtime_t started = cdtime();
   read_ctx_t ctx = {
-      .now_ms = now_ms(),
       .interval_ms = CDTIME_T_TO_MS(plugin_get_interval()),
   };
 
@@ -557,6 +619,9 @@ static int vi_read(void) {
     /* Events first: a transition between here and the poll is then seen
      * by one or the other. */
     connect_events();
+    /* The poll's time: after the (re)connects, which can take long, and
+     * before the read, so that what it sees happened no later. */
+    ctx.now_ms = now_ms();
     reader.generation++;
     int n = hv_ops->read(hv, read_domain, &ctx);
     if (n == -ENOTCONN) {
@@ -612,6 +677,9 @@ static int vi_init(void) {
     ERROR(PLUGIN_NAME " plugin: out of memory");
     return -1;
   }
+  /* Process evidence: only where /proc shows the hypervisor's processes. */
+  reader.evidence = proc_root_forced || strncmp(conf.uri, "qemu:///", 8) == 0 ||
+                    strncmp(conf.uri, "qemu+unix:///", 13) == 0;
   if (!persist_boot_id_known(store))
     WARNING(
         PLUGIN_NAME
@@ -633,6 +701,10 @@ static int vi_shutdown(void) {
   st_destroy(shared.tracker);
   shared.tracker = NULL;
   uuid_map_destroy(&reader.domains, domain_entry_free);
+  free(reader.scan);
+  reader.scan = NULL;
+  reader.scan_n = 0;
+  reader.scan_generation = 0;
   reader.generation = 0;
   reader.ever_connected = false;
   reader.events_started = false;

@@ -12,4 +12,9 @@ void vi_priv_set_hypervisor(const hv_ops_t *ops);
 /* The clock (ms, monotonic; default CLOCK_BOOTTIME); NULL: the default. */
 void vi_priv_set_clock(uint64_t (*now_ms)(void));
 
+/* Where the process evidence is read (proc_evidence.h): a directory laid
+ * out like /proc, used whatever the URI; NULL: /proc, for local QEMU URIs
+ * only (the default). */
+void vi_priv_set_proc_root(const char *root);
+
 #endif

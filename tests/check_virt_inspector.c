@@ -390,13 +390,18 @@ START_TEST(test_domain_vanishes_mid_read) {
   ck_assert_int_eq(stub_log_count(LOG_WARNING, ""), 0);
 
   stub_clear();
+  read_once(); /* seen gone: its final totals, once, and no memory */
+  ck_assert(dispatched("goes", "duration", "running"));
+  ck_assert(!dispatched("goes", "memory", "rss"));
+  ck_assert(dispatched("stays", "duration", "running"));
+  stub_clear();
   read_once(); /* gone: no longer dispatched */
   ck_assert_uint_eq(stub_value_count_for("goes"), 0);
   ck_assert(dispatched("stays", "duration", "running"));
 
   hv_fake_vanish_in_read(U1); /* gone during the bulk call: skipped */
+  read_once();                /* its final totals */
   stub_clear();
-  read_once();
   read_once();
   ck_assert_uint_eq(stub_value_count_for("stays"), 0);
   ck_assert_double_eq(gauge("", "count", "domains"), 0);
@@ -406,25 +411,105 @@ END_TEST
 
 /* ---- the state file across a restart ---- */
 
+/* A fake /proc under dir: pid 4242 runs U1 ("-uuid U1" on its command
+ * line), started at `start` ticks, one vCPU thread with `vcpu` ticks. */
+static void fake_proc(unsigned long start_ticks, unsigned long vcpu) {
+  char p[256], cmd[512];
+  snprintf(cmd, sizeof(cmd), "mkdir -p %s/proc/4242/task/4243", dir);
+  ck_assert_int_eq(system(cmd), 0);
+  snprintf(p, sizeof(p), "%s/proc/4242/cmdline", dir);
+  FILE *f = fopen(p, "w");
+  ck_assert_ptr_nonnull(f);
+  fwrite("qemu-system-x86_64\0-uuid\0" U1 "\0", 1,
+         sizeof("qemu-system-x86_64\0-uuid\0" U1), f);
+  fclose(f);
+  snprintf(p, sizeof(p), "%s/proc/4242/stat", dir);
+  f = fopen(p, "w");
+  ck_assert_ptr_nonnull(f);
+  fprintf(f,
+          "4242 (qemu-system-x86) S 1 1 1 0 -1 0 0 0 0 0 5 5 0 0 20 0 3 0 "
+          "%lu 1000 100\n",
+          start_ticks);
+  fclose(f);
+  snprintf(p, sizeof(p), "%s/proc/4242/task/4243/stat", dir);
+  f = fopen(p, "w");
+  ck_assert_ptr_nonnull(f);
+  fprintf(f,
+          "4243 (CPU 0/KVM) S 1 1 1 0 -1 0 0 0 0 0 %lu 0 0 0 20 0 3 0 "
+          "%lu 1000 100\n",
+          vcpu, start_ticks);
+  fclose(f);
+  snprintf(p, sizeof(p), "%s/proc", dir);
+  vi_priv_set_proc_root(p);
+}
+
+static void clear_proc(void) {
+  char cmd[256];
+  snprintf(cmd, sizeof(cmd), "rm -rf %s/proc", dir);
+  ck_assert_int_eq(system(cmd), 0);
+  vi_priv_set_proc_root(NULL);
+}
+
+/* web1 (U1, id 7) runs 5 s, collectd is down 2 s, comes back in `state`
+ * with the process evidence of fake_proc(start2, vcpu2) (start2 0: no
+ * process found). */
+typedef struct {
+  const char *title;
+  int state1, state2;
+  unsigned long start2, vcpu2;
+  const char *log; /* the INFO line's tail */
+  const char *total_state;
+  double total;
+} restart_case_t;
+
+static const restart_case_t restart_cases[] = {
+    {"same process: credited", HV_RUNNING, HV_RUNNING, 500, 10,
+     "credited to running (same libvirt id, state and process)", "running",
+     8.0},
+    {"no process (not a local QEMU domain): not credited", HV_RUNNING,
+     HV_RUNNING, 0, 0,
+     "credited to no state: continuity is not proven (nothing proves",
+     "running", 6.0},
+    {"another process with the same id: not credited", HV_RUNNING, HV_RUNNING,
+     900, 10, "continuity is not proven (another process", "running", 6.0},
+    {"paused, vCPU time still: credited", HV_PAUSED, HV_PAUSED, 500, 10,
+     "credited to paused", "paused", 8.0},
+    {"paused, vCPU time moved (resumed and paused): not credited", HV_PAUSED,
+     HV_PAUSED, 500, 11, "its vCPU time moved", "paused", 6.0},
+};
+
 START_TEST(test_state_kept_across_restart) {
-  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  const restart_case_t *c = &restart_cases[_i];
+  hv_fake_domain(U1, "web1", 7, c->state1, 1);
+  fake_proc(500, 10);
   start(NULL);
   read_once();
   clock_ms += 4000;
-  read_once();     /* 5 s running */
+  read_once();     /* 5 s */
   stub_shutdown(); /* saves */
   ck_assert_int_eq(access(state_file, F_OK), 0);
 
   stub_clear();
+  clear_proc();
+  if (c->start2 != 0)
+    fake_proc(c->start2, c->vcpu2);
   clock_ms += 2000; /* collectd down 2 s; same libvirt id and state */
+  hv_fake_domain(U1, "web1", 7, c->state2, 1);
   start(NULL);
   ck_assert_int_eq(stub_log_count(LOG_INFO, "restored 1 domain(s)"), 1);
   read_once();
-  ck_assert_int_eq(
-      stub_log_count(LOG_INFO, "since the last save are credited to running"),
-      1);
-  ck_assert_double_eq_tol(gauge("web1", "duration", "running"), 8.0, 1e-9);
+  if (stub_log_count(LOG_INFO, c->log) != 1)
+    stub_log_dump();
+  ck_assert_msg(stub_log_count(LOG_INFO, c->log) == 1,
+                "%s: no INFO line \"%s\"", c->title, c->log);
+  ck_assert_msg(stub_log_count(LOG_INFO, "since the last save are credited") ==
+                    1,
+                "%s", c->title);
+  double got = gauge("web1", "duration", c->total_state);
+  ck_assert_msg(got > c->total - 1e-9 && got < c->total + 1e-9, "%s: %g",
+                c->title, got);
   stub_shutdown();
+  clear_proc();
 }
 END_TEST
 
@@ -547,7 +632,8 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_refused_from_the_start);
   tcase_add_test(tc, test_read_failure_logged_once);
   tcase_add_test(tc, test_domain_vanishes_mid_read);
-  tcase_add_test(tc, test_state_kept_across_restart);
+  tcase_add_loop_test(tc, test_state_kept_across_restart, 0,
+                      sizeof(restart_cases) / sizeof(restart_cases[0]));
   tcase_add_test(tc, test_corrupt_state_file_moved_aside);
   tcase_add_test(tc, test_periodic_save);
   tcase_add_test(tc, test_hung_read_released);
