@@ -218,13 +218,13 @@ static int notification_severity(int state, int reason) {
 }
 
 static void notify_transition(const char *name, const char *uuid,
-                              const st_result_t *r) {
+                              const st_result_t *r, cdtime_t when) {
   domain_fields_t f;
   domain_fields(name, uuid, &f);
   double seconds = (double)r->old_stint_ms / 1000.0;
   notification_t n = {
       .severity = notification_severity(r->new_state, r->new_reason),
-      .time = cdtime(),
+      .time = when,
   };
   sstrncpy(n.host, f.host_or_null != NULL ? f.host_or_null : hostname_g,
            sizeof(n.host));
@@ -248,6 +248,127 @@ static void notify_transition(const char *name, const char *uuid,
   plugin_notification_meta_free(n.meta);
 }
 
+/* Notifications are dispatched by a thread of their own: a slow
+ * notification plugin must not hold up the event thread (and so the time
+ * stamp of the next transition) or a read. FIFO, bounded. */
+#define NOTIFY_QUEUE_MAX 4096
+
+typedef struct notify_item {
+  struct notify_item *next;
+  st_result_t r;
+  cdtime_t when; /* seen at */
+  char uuid[ST_UUID_LEN + 1];
+  char name[]; /* flexible */
+} notify_item_t;
+
+static struct {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  notify_item_t *head, *tail;
+  size_t count;
+  bool busy;     /* the thread is dispatching one */
+  bool stop;     /* drain and exit */
+  bool running;  /* the thread was started */
+  bool dropping; /* over NOTIFY_QUEUE_MAX: logged once */
+  pthread_t thread;
+} notifier = {.lock = PTHREAD_MUTEX_INITIALIZER,
+              .cond = PTHREAD_COND_INITIALIZER};
+
+static void *notifier_main(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&notifier.lock);
+  for (;;) {
+    while (notifier.head == NULL && !notifier.stop)
+      pthread_cond_wait(&notifier.cond, &notifier.lock);
+    if (notifier.head == NULL)
+      break; /* stop, and drained */
+    notify_item_t *it = notifier.head;
+    notifier.head = it->next;
+    if (notifier.head == NULL)
+      notifier.tail = NULL;
+    notifier.count--;
+    notifier.busy = true;
+    pthread_mutex_unlock(&notifier.lock);
+    notify_transition(it->name, it->uuid, &it->r, it->when);
+    free(it);
+    pthread_mutex_lock(&notifier.lock);
+    notifier.busy = false;
+    pthread_cond_broadcast(&notifier.cond);
+  }
+  pthread_mutex_unlock(&notifier.lock);
+  return NULL;
+}
+
+static void notifier_start(void) {
+  notifier.stop = false;
+  notifier.running =
+      pthread_create(&notifier.thread, NULL, notifier_main, NULL) == 0;
+  if (!notifier.running)
+    WARNING(
+        PLUGIN_NAME
+        " plugin: cannot start the notification thread; notifications are dispatched where the transition is seen.");
+}
+
+/* Dispatches what is queued, then ends the thread. */
+static void notifier_stop(void) {
+  if (!notifier.running)
+    return;
+  pthread_mutex_lock(&notifier.lock);
+  notifier.stop = true;
+  pthread_cond_broadcast(&notifier.cond);
+  pthread_mutex_unlock(&notifier.lock);
+  pthread_join(notifier.thread, NULL);
+  notifier.running = false;
+}
+
+void vi_priv_flush_notifications(void) {
+  pthread_mutex_lock(&notifier.lock);
+  while (notifier.head != NULL || notifier.busy)
+    pthread_cond_wait(&notifier.cond, &notifier.lock);
+  pthread_mutex_unlock(&notifier.lock);
+}
+
+static void queue_notification(const char *name, const char *uuid,
+                               const st_result_t *r) {
+  if (!notifier.running) {
+    notify_transition(name, uuid, r, cdtime());
+    return;
+  }
+  size_t n = strlen(name);
+  notify_item_t *it = malloc(sizeof(*it) + n + 1);
+  if (it == NULL) {
+    ERROR(PLUGIN_NAME " plugin: out of memory; a notification is lost.");
+    return;
+  }
+  it->next = NULL;
+  it->r = *r;
+  it->when = cdtime();
+  sstrncpy(it->uuid, uuid, sizeof(it->uuid));
+  memcpy(it->name, name, n + 1);
+  pthread_mutex_lock(&notifier.lock);
+  if (notifier.count >= NOTIFY_QUEUE_MAX) {
+    bool first = !notifier.dropping;
+    notifier.dropping = true;
+    pthread_mutex_unlock(&notifier.lock);
+    free(it);
+    if (first)
+      WARNING(
+          PLUGIN_NAME
+          " plugin: %d notifications wait for a slow notification plugin; further ones are dropped until the queue drains.",
+          NOTIFY_QUEUE_MAX);
+    return;
+  }
+  notifier.dropping = false;
+  if (notifier.tail != NULL)
+    notifier.tail->next = it;
+  else
+    notifier.head = it;
+  notifier.tail = it;
+  notifier.count++;
+  pthread_cond_signal(&notifier.cond);
+  pthread_mutex_unlock(&notifier.lock);
+}
+
 /* Logs and notifies what an observation did; outside the tracker lock. */
 static void report_observation(const char *name, const char *uuid,
                                const st_result_t *r) {
@@ -264,7 +385,7 @@ static void report_observation(const char *name, const char *uuid,
         " plugin: domain \"%s\": the %.1f s since the last save are credited to no state: continuity is not proven (%s).",
         name, (double)r->gap_ms / 1000.0, st_continuity_text(r->why));
   if (r->change == ST_CHANGED && conf.notifications)
-    notify_transition(name, uuid, r);
+    queue_notification(name, uuid, r);
 }
 
 /* Event thread: a lifecycle event. */
@@ -403,7 +524,7 @@ static void feed_watcher(mw_t *w, const hv_domain_t *d) {
   if (mw_needs_balloon(w, d->id)) {
     domain_balloon_t b;
     bool ok = hv_ops->domain_balloon(hv, d, &b) == 0;
-    if (!ok)
+    if (!ok && w->fails == 0) /* retried: one line per boot */
       INFO(
           PLUGIN_NAME
           " plugin: domain \"%s\": %s; its balloon and stats period are unknown, so its statistics are not judged.",
@@ -685,6 +806,7 @@ static int vi_init(void) {
         PLUGIN_NAME
         " plugin: cannot read the boot id; time while collectd is down will not be credited.");
   load_state();
+  notifier_start();
   /* The connections open at the first read, right after init: the log
    * throttling (c_complain) needs a read context. */
   return 0;
@@ -694,6 +816,7 @@ static int vi_shutdown(void) {
   if (hv != NULL)
     hv_ops->destroy(hv); /* joins the event thread first */
   hv = NULL;
+  notifier_stop(); /* then dispatches what the events queued */
   if (store != NULL && shared.tracker != NULL)
     save_state(now_ms(), true);
   persist_destroy(store);

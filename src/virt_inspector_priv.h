@@ -17,4 +17,7 @@ void vi_priv_set_clock(uint64_t (*now_ms)(void));
  * only (the default). */
 void vi_priv_set_proc_root(const char *root);
 
+/* Waits until every queued notification has been dispatched. */
+void vi_priv_flush_notifications(void);
+
 #endif

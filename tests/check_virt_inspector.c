@@ -24,7 +24,9 @@
 #define KIB 1024.0
 
 static uint64_t clock_ms;
-static uint64_t fake_clock(void) { return clock_ms; }
+static uint64_t fake_clock(void) {
+  return __atomic_load_n(&clock_ms, __ATOMIC_SEQ_CST);
+}
 
 static char dir[64];
 static char state_file[128];
@@ -262,6 +264,7 @@ START_TEST(test_notifications) {
   clock_ms += 500;
   ck_assert(hv_fake_emit(U1, HV_RUNNING, 3));
   ck_assert(hv_fake_emit(U1, HV_SHUTOFF, HV_SHUTOFF_CRASHED));
+  vi_priv_flush_notifications();
   ck_assert_uint_eq(stub_notification_count(), 3);
 
   const stub_notification_t *n = stub_notification(0);
@@ -285,6 +288,43 @@ START_TEST(test_notifications) {
   read_once();
   ck_assert_double_eq_tol(gauge("web1", "duration", "running"), 2.0, 1e-9);
   ck_assert_double_eq_tol(gauge("web1", "duration", "paused"), 0.5, 1e-9);
+  stub_shutdown();
+}
+END_TEST
+
+/* A notification plugin that takes long: blocks until released (or 2 s,
+ * and then the clock has moved on 5 s, as it would while it blocked). */
+static int slow_released;
+
+static void slow_plugin(void) {
+  for (int i = 0; i < 200; i++) {
+    if (__atomic_load_n(&slow_released, __ATOMIC_SEQ_CST))
+      return;
+    usleep(10000);
+  }
+  __atomic_add_fetch(&clock_ms, 5000, __ATOMIC_SEQ_CST);
+}
+
+START_TEST(test_slow_notification_plugin) {
+  /* The event thread takes each event's time at once: a slow notification
+   * plugin (dispatched by another thread) does not delay it. */
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(NULL);
+  read_once();
+  slow_released = 0;
+  stub_set_notification_hook(slow_plugin);
+  ck_assert(hv_fake_emit(U1, HV_PAUSED, 1));  /* its notification blocks */
+  ck_assert(hv_fake_emit(U1, HV_RUNNING, 3)); /* at once: paused 0 s */
+  __atomic_store_n(&slow_released, 1, __ATOMIC_SEQ_CST);
+  vi_priv_flush_notifications();
+  stub_set_notification_hook(NULL);
+  ck_assert_uint_eq(stub_notification_count(), 2);
+  ck_assert_str_eq(stub_notification_meta(stub_notification(0), "new_state"),
+                   "paused");
+  ck_assert_str_eq(stub_notification_meta(stub_notification(1), "new_state"),
+                   "running");
+  read_once();
+  ck_assert_double_eq_tol(gauge("web1", "duration", "paused"), 0.0, 1e-9);
   stub_shutdown();
 }
 END_TEST
@@ -627,6 +667,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_stats_period_set_once);
   tcase_add_test(tc, test_stats_period_failure_logged_once);
   tcase_add_test(tc, test_notifications);
+  tcase_add_test(tc, test_slow_notification_plugin);
   tcase_add_test(tc, test_notifications_off_poll_timed);
   tcase_add_test(tc, test_reconnect);
   tcase_add_test(tc, test_refused_from_the_start);
