@@ -422,12 +422,72 @@ static void submit_states(const st_view_t *v) {
   submit(f.host_or_null, f.instance, "domain_state", NULL, sr, 2);
 }
 
+/* Another domain, present or not, with v's name (its uuid in *user_data). */
+static int same_name_other(const st_view_t *o, void *user_data) {
+  const st_view_t *v = *(const st_view_t **)user_data;
+  if (strcmp(o->name, v->name) == 0 && strcmp(o->uuid, v->uuid) != 0) {
+    *(const char **)user_data = o->uuid;
+    return 1;
+  }
+  return 0;
+}
+
+/* Another domain, present, with v's name (its uuid in *user_data). */
+static int same_name_present(const st_view_t *o, void *user_data) {
+  const st_view_t *v = *(const st_view_t **)user_data;
+  if (o->present && strcmp(o->name, v->name) == 0 &&
+      strcmp(o->uuid, v->uuid) != 0) {
+    *(const char **)user_data = o->uuid;
+    return 1;
+  }
+  return 0;
+}
+
+/* Whether two domains of one name share their values' identifier (host
+ * and plugin instance): neither is the UUID. */
+static bool identified_by_name(void) {
+  return conf.instance_format != VI_FORMAT_UUID &&
+         conf.host_format != VI_FORMAT_UUID;
+}
+
 static int submit_states_cb(const st_view_t *v, void *user_data) {
   (void)user_data;
-  /* A domain seen gone at this read: its last stint, once. */
-  if (v->present || v->final)
+  if (v->present) {
     submit_states(v);
+    return 0;
+  }
+  if (!v->final)
+    return 0;
+  /* A domain seen gone at this read: its last stint, once; not when its
+   * name (and so its identifier) already belongs to a new domain (undefine
+   * + define), whose values would otherwise interleave with these. */
+  const void *probe = v;
+  if (identified_by_name() &&
+      st_foreach(shared.tracker, 0, same_name_present, &probe) != 0)
+    return 0;
+  submit_states(v);
   return 0;
+}
+
+/* A domain seen for the first time that takes the name of a known one
+ * (undefine + define, same name, new UUID): one INFO line. With values
+ * identified by name its totals start from 0 under the same identifier. */
+static void report_new_uuid(const char *name, const char *uuid) {
+  if (!identified_by_name())
+    return;
+  st_view_t probe = {.name = name, .uuid = uuid};
+  const void *arg = &probe;
+  char old[ST_UUID_LEN + 1] = "";
+  pthread_mutex_lock(&shared.lock);
+  /* The old one is not present any more, so look among all of them. */
+  if (st_foreach(shared.tracker, 0, same_name_other, &arg) != 0)
+    sstrncpy(old, arg, sizeof(old));
+  pthread_mutex_unlock(&shared.lock);
+  if (old[0] != '\0')
+    INFO(
+        PLUGIN_NAME
+        " plugin: domain \"%s\" has a new UUID %s (was %s: undefined and defined again); its values under the same name start from 0, a counter reset (see \"Same name, new UUID\" in the README).",
+        name, uuid, old);
 }
 
 /* ---- the state file ---- */
@@ -646,6 +706,8 @@ static int read_domain(const hv_domain_t *d, void *user_data) {
   pthread_mutex_unlock(&shared.lock);
   if (rc == 0)
     report_observation(d->name, d->uuid, &r);
+  if (rc == 0 && r.change == ST_FIRST)
+    report_new_uuid(d->name, d->uuid);
 
   if (!d->active) {
     mw_inactive(&e->watch);

@@ -449,6 +449,36 @@ START_TEST(test_domain_vanishes_mid_read) {
 }
 END_TEST
 
+/* ---- same name, new UUID ---- */
+
+START_TEST(test_same_name_new_uuid) {
+  /* undefine + define between two reads: the new UUID takes the name (and,
+   * with PluginInstanceFormat name, the identifier): one INFO line, and the
+   * old domain's final totals are not dispatched under the identifier that
+   * is now the new one's. */
+  hv_fake_domain(U1, "web1", -1, HV_SHUTOFF, 1);
+  start(NULL);
+  read_once();
+  clock_ms += 14000;
+  read_once();
+  ck_assert_double_eq_tol(gauge("web1", "duration", "shutoff"), 15.0, 1e-9);
+  hv_fake_remove(U1);
+  hv_fake_domain(U2, "web1", -1, HV_SHUTOFF, 1);
+  stub_clear();
+  read_once();
+  ck_assert_int_eq(stub_log_count(LOG_INFO, "domain \"web1\" has a new UUID " U2
+                                            " (was " U1),
+                   1);
+  ck_assert_uint_eq(stub_value_count_for("web1"), 4); /* one domain's */
+  ck_assert_double_eq_tol(gauge("web1", "duration", "shutoff"), 0.0, 1e-9);
+  stub_clear();
+  read_once();
+  ck_assert_double_eq_tol(gauge("web1", "duration", "shutoff"), 1.0, 1e-9);
+  ck_assert_int_eq(stub_log_count(LOG_INFO, "has a new UUID"), 0);
+  stub_shutdown();
+}
+END_TEST
+
 /* ---- the state file across a restart ---- */
 
 /* A fake /proc under dir: pid 4242 runs U1 ("-uuid U1" on its command
@@ -668,6 +698,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_stats_period_failure_logged_once);
   tcase_add_test(tc, test_notifications);
   tcase_add_test(tc, test_slow_notification_plugin);
+  tcase_add_test(tc, test_same_name_new_uuid);
   tcase_add_test(tc, test_notifications_off_poll_timed);
   tcase_add_test(tc, test_reconnect);
   tcase_add_test(tc, test_refused_from_the_start);
