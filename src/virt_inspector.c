@@ -393,10 +393,14 @@ static void on_lifecycle_event(const char *name, const char *uuid, int id,
                                int state, int reason, void *user_data) {
   (void)user_data;
   uint64_t t = now_ms(); /* before the lock: the event's own time */
-  if (!domain_filter_selects(conf.filter, name))
-    return;
   st_result_t r;
   pthread_mutex_lock(&shared.lock);
+  /* Shut down (another thread running libvirt's loop, e.g. the virt
+   * plugin's, can deliver a late event), or not selected. */
+  if (shared.tracker == NULL || !domain_filter_selects(conf.filter, name)) {
+    pthread_mutex_unlock(&shared.lock);
+    return;
+  }
   /* Values were dispatched up to floor_ms: an event timed before that but
    * applied after would make a dispatched total go down. */
   if (t < shared.floor_ms)
@@ -883,8 +887,10 @@ static int vi_shutdown(void) {
     save_state(now_ms(), true);
   persist_destroy(store);
   store = NULL;
+  pthread_mutex_lock(&shared.lock);
   st_destroy(shared.tracker);
   shared.tracker = NULL;
+  pthread_mutex_unlock(&shared.lock);
   uuid_map_destroy(&reader.domains, domain_entry_free);
   free(reader.scan);
   reader.scan = NULL;

@@ -27,7 +27,9 @@
 #   6. LifecycleEvents false: transitions timed at the reads (one Interval)
 #   7. a corrupt state file: one WARNING, moved to .corrupt, fresh start
 #   8. collectd's own virt plugin in the same daemon: both report, our
-#      notifications still arrive, no error lines from us
+#      notifications still arrive, no error lines from us; 8b: collectd under
+#      valgrind with both, stopped while lifecycle events flow: no invalid
+#      access in our code
 #   9. periodic saves (StateSaveInterval 1): the file is written while
 #      collectd runs; after a SIGKILL the totals continue from it
 #
@@ -557,6 +559,55 @@ LoadPlugin virt
     if kill -0 "$COLLECTD_PID" 2>/dev/null; then ok "collectd keeps running beside virt"; else not_ok "collectd keeps running beside virt"; fi
 else
     not_ok "collectd's virt plugin not found at $E2E_STOCK_PLUGINDIR/virt.so"
+fi
+
+# ---- 8b. shutdown while events flow, under valgrind, with the virt plugin ----
+# Both plugins can run libvirt's process-wide event loop: a lifecycle
+# callback of ours can be dispatched by the virt plugin's thread while we
+# shut down. Stop collectd (valgrind) while suspend/resume events flow and
+# look for invalid accesses in our code (issue 17 point 5).
+
+note "8b. collectd under valgrind, virt plugin loaded, stopped while events flow"
+if [ -f "$E2E_STOCK_PLUGINDIR/virt.so" ] && command -v valgrind >/dev/null; then
+    VG_LOG="$T/valgrind.log"
+    COLLECTD_BIN=$(command -v collectd)
+    # start_collectd runs `collectd ... &`: this makes that valgrind, exec'd
+    # in the background subshell, so COLLECTD_PID is valgrind's (= collectd's)
+    collectd() { exec valgrind -q --leak-check=no --log-file="$VG_LOG" "$COLLECTD_BIN" "$@"; }
+    E2E_STOCK_PLUGINS=virt
+    COLLECTD_INTERVAL=1
+    if start_collectd "$(vi_conf "$T/vg.state")
+LoadPlugin virt
+<Plugin virt>
+  Connection \"$LV_URI\"
+</Plugin>"; then
+        E2E_STOCK_PLUGINS=
+        unset -f collectd
+        wait_csv "$ID/duration-running" 1 60 || not_ok "8b virt_inspector reads under valgrind"
+        # events flow: suspend/resume in a loop of its own (own pid, killed by it)
+        ( while :; do virsh -q -c "$LV_URI" suspend "$DOM" >/dev/null 2>&1
+                      virsh -q -c "$LV_URI" resume "$DOM" >/dev/null 2>&1; done ) &
+        flow_pid=$!
+        wait_until 20 _notif_count_ge "$DOM" 4 || not_ok "8b events flow (notifications) before the stop"
+        n_before=$(count_log "plugin_instance = $DOM, type = domain_state")
+        stop_collectd
+        kill "$flow_pid" 2>/dev/null
+        wait "$flow_pid" 2>/dev/null
+        virsh_run "resume $DOM" >/dev/null 2>&1
+        note "8b $n_before notifications before the stop; valgrind log: $(wc -l <"$VG_LOG") lines"
+        if grep -q . "$VG_LOG" && grep -qE "virt_inspector" "$VG_LOG"; then
+            not_ok "8b no valgrind error in virt_inspector at shutdown: $(grep -E -m 5 'Invalid|uninitialised|virt_inspector' "$VG_LOG" | tr '\n' ' ')"
+        else
+            ok "8b no valgrind error in virt_inspector's code at a shutdown under events ($(grep -c '^==[0-9]*== [A-Z]' "$VG_LOG") valgrind lines elsewhere)"
+        fi
+        assert_count_log "\[error\] virt_inspector plugin:" 0 "8b no ERROR line from virt_inspector"
+    else
+        E2E_STOCK_PLUGINS=
+        unset -f collectd
+        not_ok "8b collectd under valgrind did not start: $(tail -n 3 "$COLLECTD_OUT" 2>/dev/null | tr '\n' ' ')"
+    fi
+else
+    not_ok "8b needs collectd's virt plugin and valgrind"
 fi
 
 # ------------------- 9. periodic saves: collectd killed, totals survive ----
