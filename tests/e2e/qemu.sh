@@ -641,9 +641,9 @@ assert_count_log "\[(error|warning)\] $P plugin" 0 "no ERROR/WARNING line from t
 last_row() {
     local f row
     ROW_E= ROW_V=
-    f=$(csv_file "$1") || return 1
+    f=$(csv_file "$1") || return 0
     row=$(tail -n 1 "$f")
-    case $row in epoch*|"") return 1 ;; esac
+    case $row in epoch*|"") return 0 ;; esac
     ROW_E=${row%%,*}
     row=${row#*,}
     ROW_V=${row%%,*}
