@@ -736,6 +736,11 @@ typedef struct {
   .saved_state = SHUTOFF, .saved_reason = 1, .id = -1, .state = SHUTOFF,       \
   .reason = 1
 
+/* Each row is a base case with the field that differs overridden. */
+#ifdef __clang__
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Winitializer-overrides"
+#endif
 static const continuity_case_t continuity_cases[] = {
     {"running, same process", {SAME_RUN}, ST_CONT_CREDITED},
     {"paused, same process, vCPU time still", {SAME_PAUSE}, ST_CONT_CREDITED},
@@ -785,6 +790,9 @@ static const continuity_case_t continuity_cases[] = {
      {.saved_state = RUNNING, .state = PAUSED, .saved_id = 1, .id = 2},
      ST_CONT_CLOCK},
 };
+#ifdef __clang__
+#pragma clang diagnostic pop
+#endif
 
 START_TEST(test_continuity_table) {
   const continuity_case_t *c = &continuity_cases[_i];
