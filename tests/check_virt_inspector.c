@@ -641,6 +641,33 @@ START_TEST(test_hung_read_released) {
 }
 END_TEST
 
+static void no_events(oconfig_item_t *b) {
+  stub_block_add_boolean(b, "LifecycleEvents", false);
+}
+
+START_TEST(test_poll_timed_after_reconnect) {
+  /* A transition found by a poll is timed after a slow reconnect, not at a
+   * time taken before it (that was early by the whole connect time). */
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(no_events);
+  read_once();
+  hv_fake_drop();
+  read_once(); /* the connection is lost; the next read reconnects */
+  hv_fake_domain(U1, "web1", 7, HV_PAUSED, 1);
+  hv_fake_hang(HV_FAKE_CONNECT);
+  stub_clear();
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, read_thread, NULL), 0);
+  ck_assert(hv_fake_wait_hung(5000));
+  __atomic_add_fetch(&clock_ms, 5000, __ATOMIC_SEQ_CST); /* a slow connect */
+  hv_fake_release();
+  pthread_join(t, NULL);
+  ck_assert_double_eq_tol(gauge("web1", "duration", "paused"), 0.0, 1e-9);
+  ck_assert_double_eq_tol(gauge("web1", "duration", "running"), 7.0, 1e-9);
+  stub_shutdown();
+}
+END_TEST
+
 /* ---- configuration errors ---- */
 
 static const struct {
@@ -699,6 +726,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_notifications);
   tcase_add_test(tc, test_slow_notification_plugin);
   tcase_add_test(tc, test_same_name_new_uuid);
+  tcase_add_test(tc, test_poll_timed_after_reconnect);
   tcase_add_test(tc, test_notifications_off_poll_timed);
   tcase_add_test(tc, test_reconnect);
   tcase_add_test(tc, test_refused_from_the_start);
