@@ -25,6 +25,9 @@
 #      recreated with the same UUID its totals continue; one that lives
 #      between two reads (Interval 5) still has its csv file, with its life
 #   6. LifecycleEvents false: transitions timed at the reads (one Interval)
+#   6b. same name, new UUID (undefine + define): one INFO line, the values
+#      under the name start from 0 (the documented counter reset), no row
+#      of the old UUID's totals after the new one took the name
 #   7. a corrupt state file: one WARNING, moved to .corrupt, fresh start
 #   8. collectd's own virt plugin in the same daemon: both report, our
 #      notifications still arrive, no error lines from us; 8b: collectd under
@@ -482,6 +485,34 @@ else
 fi
 assert_eq "notifications without lifecycle events" "$(notif_seq "$DOM")" \
     "WARNING running>paused r1,OKAY paused>running r5"
+
+# ----------------------------- 6b. same name, new UUID (undefine + define) ----
+
+note "6b. same name, new UUID: undefine + define"
+NN=states-nn
+NN_A=$(new_uuid)
+NN_B=$(new_uuid)
+NNID="$E2E_HOST/virt_inspector-$NN"
+domain_xml "$NN" "$NN_A" >"$T/nn-a.xml"
+domain_xml "$NN" "$NN_B" >"$T/nn-b.xml"
+vdo define "$T/nn-a.xml"
+wait_csv "$NNID/duration-shutoff" 3 10 || not_ok "6b $NN (first UUID) is dispatched"
+wait_intervals 3
+last_row "$NNID/duration-shutoff"; nn_a=$ROW_V
+vdo undefine "$NN"
+vdo define "$T/nn-b.xml"; t_nb=$VDO_T
+RE_NEWUUID="virt_inspector plugin: domain \"$NN\" has a new UUID $NN_B \(was $NN_A: undefined and defined again\)"
+wait_log "$RE_NEWUUID" 10
+assert_count_log "\[info\] $RE_NEWUUID" 1 "6b one INFO line: same name, new UUID, a counter reset"
+if wait_csv_newer "$NNID/duration-shutoff" "$t_nb" 10; then
+    wait_intervals 1
+    last_row "$NNID/duration-shutoff"
+    check "6b the new UUID's duration-shutoff starts from 0 (documented reset; was $nn_a)" \
+        "$ROW_V" "<=" "$(calc 'e - t' e="$ROW_E" t="$t_nb")" "$TOL"
+    bad=$(awk -F, -v t="$t_nb" -v a="$nn_a" 'NR > 1 && $1 + 0 > t + 0.5 && $2 + 0 >= a + 0 { print; exit }' "$(csv_file "$NNID/duration-shutoff")")
+    assert_eq "6b no row of the old UUID's totals under the name after the new one took it" "$bad" ""
+fi
+vdo undefine "$NN"
 
 # ------------------------------------------------ 7. corrupt state file ----
 
