@@ -720,79 +720,73 @@ typedef struct {
   st_continuity_t want;
 } continuity_case_t;
 
-/* saved: running, id 4, reason 1, process P; observed the same. */
-#define SAME_RUN                                                               \
-  .same_clock = true, .saved_present = true, .saved_id = 4,                    \
-  .saved_state = RUNNING, .saved_reason = 1, .saved = {P, 0}, .id = 4,         \
-  .state = RUNNING, .reason = 1, .now = {P, 0}
-/* saved: paused, id 4, reason 1, process P, vCPU time C; the same now. */
-#define SAME_PAUSE                                                             \
-  .same_clock = true, .saved_present = true, .saved_id = 4,                    \
-  .saved_state = PAUSED, .saved_reason = 1, .saved = {P, C}, .id = 4,          \
-  .state = PAUSED, .reason = 1, .now = {P, C}
-/* saved: shut off (id -1, no process); the same now. */
-#define SAME_OFF                                                               \
-  .same_clock = true, .saved_present = true, .saved_id = -1,                   \
-  .saved_state = SHUTOFF, .saved_reason = 1, .id = -1, .state = SHUTOFF,       \
-  .reason = 1
+/* One row: same clock, present when saved, first seen by an event; saved
+ * id, state, reason, process, vCPU time; observed id, state, reason,
+ * process, vCPU time. */
+#define CIN(a_clk, a_pres, a_ev, a_sid, a_sst, a_srs, a_sp, a_sc, a_id, a_st,  \
+            a_rs, a_np, a_nc)                                                  \
+  {                                                                            \
+    .same_clock = (a_clk), .saved_present = (a_pres), .by_event = (a_ev),      \
+    .saved_id = (a_sid), .saved_state = (a_sst), .saved_reason = (a_srs),      \
+    .saved = {(a_sp), (a_sc)}, .id = (a_id), .state = (a_st),                  \
+    .reason = (a_rs), .now = {                                                 \
+      (a_np),                                                                  \
+      (a_nc)                                                                   \
+    }                                                                          \
+  }
+#define R RUNNING
+#define PA PAUSED
+#define OFF SHUTOFF
 
-/* Each row is a base case with the field that differs overridden. */
-#ifdef __clang__
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Winitializer-overrides"
-#endif
 static const continuity_case_t continuity_cases[] = {
-    {"running, same process", {SAME_RUN}, ST_CONT_CREDITED},
-    {"paused, same process, vCPU time still", {SAME_PAUSE}, ST_CONT_CREDITED},
+    /* clk pres ev | saved id state reason proc cpu | now id state reason
+     * proc cpu */
+    {"running, same process", CIN(1, 1, 0, 4, R, 1, P, 0, 4, R, 1, P, 0),
+     ST_CONT_CREDITED},
+    {"paused, same process, vCPU time still",
+     CIN(1, 1, 0, 4, PA, 1, P, C, 4, PA, 1, P, C), ST_CONT_CREDITED},
     {"shut off: nothing proves it stayed off (started and stopped meanwhile)",
-     {SAME_OFF},
-     ST_CONT_UNPROVABLE},
+     CIN(1, 1, 0, -1, OFF, 1, 0, 0, -1, OFF, 1, 0, 0), ST_CONT_UNPROVABLE},
     {"running, id reused after a libvirtd restart, another process",
-     {SAME_RUN, .now = {Q, 0}},
-     ST_CONT_PROCESS},
+     CIN(1, 1, 0, 4, R, 1, P, 0, 4, R, 1, Q, 0), ST_CONT_PROCESS},
     {"paused, resumed and paused again: vCPU time moved",
-     {SAME_PAUSE, .now = {P, D}},
-     ST_CONT_CPU},
-    {"paused, vCPU time unknown now", {SAME_PAUSE, .now = {P, 0}}, ST_CONT_CPU},
-    {"paused, vCPU time unknown when saved (a version 1 file)",
-     {SAME_PAUSE, .saved = {P, 0}},
-     ST_CONT_CPU},
-    {"paused, saved without any evidence",
-     {SAME_PAUSE, .saved = {0, 0}},
-     ST_CONT_UNPROVABLE},
+     CIN(1, 1, 0, 4, PA, 1, P, C, 4, PA, 1, P, D), ST_CONT_CPU},
+    {"paused, vCPU time unknown now",
+     CIN(1, 1, 0, 4, PA, 1, P, C, 4, PA, 1, P, 0), ST_CONT_CPU},
+    {"paused, vCPU time unknown when saved",
+     CIN(1, 1, 0, 4, PA, 1, P, 0, 4, PA, 1, P, C), ST_CONT_CPU},
+    {"paused, saved without any evidence (a version 1 file)",
+     CIN(1, 1, 0, 4, PA, 1, 0, 0, 4, PA, 1, P, C), ST_CONT_UNPROVABLE},
     {"crashed (vCPUs stopped), vCPU time moved",
-     {SAME_PAUSE, .saved_state = CRASHED, .state = CRASHED, .now = {P, D}},
-     ST_CONT_CPU},
+     CIN(1, 1, 0, 4, CRASHED, 1, P, C, 4, CRASHED, 1, P, D), ST_CONT_CPU},
     {"pmsuspended, still",
-     {SAME_PAUSE, .saved_state = PMSUSPENDED, .state = PMSUSPENDED},
+     CIN(1, 1, 0, 4, PMSUSPENDED, 1, P, C, 4, PMSUSPENDED, 1, P, C),
      ST_CONT_CREDITED},
     {"running, vCPU time is no evidence for running",
-     {SAME_RUN, .saved = {P, C}, .now = {P, D}},
-     ST_CONT_CREDITED},
-    {"running, process unknown now",
-     {SAME_RUN, .now = {0, 0}},
+     CIN(1, 1, 0, 4, R, 1, P, C, 4, R, 1, P, D), ST_CONT_CREDITED},
+    {"running, process unknown now", CIN(1, 1, 0, 4, R, 1, P, 0, 4, R, 1, 0, 0),
      ST_CONT_UNPROVABLE},
-    {"running, process unknown when saved (test driver, remote, version 1)",
-     {SAME_RUN, .saved = {0, 0}},
-     ST_CONT_UNPROVABLE},
+    {"running, process unknown when saved (remote, version 1)",
+     CIN(1, 1, 0, 4, R, 1, 0, 0, 4, R, 1, P, 0), ST_CONT_UNPROVABLE},
     {"running, both unknown (test driver)",
-     {SAME_RUN, .saved = {0, 0}, .now = {0, 0}},
-     ST_CONT_UNPROVABLE},
-    {"running, another id", {SAME_RUN, .id = 5}, ST_CONT_ID},
-    {"running, another reason", {SAME_RUN, .reason = 2}, ST_CONT_STATE},
-    {"running now, paused when saved",
-     {SAME_PAUSE, .state = RUNNING, .now = {P, D}},
+     CIN(1, 1, 0, 4, R, 1, 0, 0, 4, R, 1, 0, 0), ST_CONT_UNPROVABLE},
+    {"running, another id", CIN(1, 1, 0, 4, R, 1, P, 0, 5, R, 1, P, 0),
+     ST_CONT_ID},
+    {"running, another reason", CIN(1, 1, 0, 4, R, 1, P, 0, 4, R, 2, P, 0),
      ST_CONT_STATE},
-    {"other clock", {SAME_RUN, .same_clock = false}, ST_CONT_CLOCK},
-    {"gone when saved", {SAME_RUN, .saved_present = false}, ST_CONT_ABSENT},
-    {"first seen by an event", {SAME_RUN, .by_event = true}, ST_CONT_EVENT},
+    {"running now, paused when saved",
+     CIN(1, 1, 0, 4, PA, 1, P, C, 4, R, 1, P, D), ST_CONT_STATE},
+    {"other clock", CIN(0, 1, 0, 4, R, 1, P, 0, 4, R, 1, P, 0), ST_CONT_CLOCK},
+    {"gone when saved", CIN(1, 0, 0, 4, R, 1, P, 0, 4, R, 1, P, 0),
+     ST_CONT_ABSENT},
+    {"first seen by an event", CIN(1, 1, 1, 4, R, 1, P, 0, 4, R, 1, P, 0),
+     ST_CONT_EVENT},
     {"other clock wins over everything",
-     {.saved_state = RUNNING, .state = PAUSED, .saved_id = 1, .id = 2},
-     ST_CONT_CLOCK},
+     CIN(0, 0, 1, 1, R, 1, 0, 0, 2, PA, 2, Q, D), ST_CONT_CLOCK},
 };
-#ifdef __clang__
-#pragma clang diagnostic pop
-#endif
+#undef R
+#undef PA
+#undef OFF
 
 START_TEST(test_continuity_table) {
   const continuity_case_t *c = &continuity_cases[_i];
