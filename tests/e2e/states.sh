@@ -617,15 +617,25 @@ LoadPlugin virt
         unset -f collectd
         wait_csv "$ID/duration-running" 1 60 || not_ok "8b virt_inspector reads under valgrind"
         # events flow: suspend/resume in a loop of its own (own pid, killed by it)
-        ( while :; do virsh -q -c "$LV_URI" suspend "$DOM" >/dev/null 2>&1
-                      virsh -q -c "$LV_URI" resume "$DOM" >/dev/null 2>&1; done ) &
+        # (it ends by itself, after a resume, once the stop file exists: a
+        # virsh killed mid-loop could leave the domain paused for section 9)
+        ( while [ ! -e "$T/flow.stop" ]; do
+              virsh -q -c "$LV_URI" suspend "$DOM" >/dev/null 2>&1
+              virsh -q -c "$LV_URI" resume "$DOM" >/dev/null 2>&1
+          done ) &
         flow_pid=$!
         wait_until 20 _notif_count_ge "$DOM" 4 || not_ok "8b events flow (notifications) before the stop"
         n_before=$(count_log "plugin_instance = $DOM, type = domain_state")
         stop_collectd
-        kill "$flow_pid" 2>/dev/null
+        touch "$T/flow.stop"
+        if ! wait_until 30 _pid_gone "$flow_pid"; then
+            kill "$flow_pid" 2>/dev/null
+            not_ok "8b the suspend/resume loop ended within 30 s"
+        fi
         wait "$flow_pid" 2>/dev/null
-        virsh_run "resume $DOM" >/dev/null 2>&1
+        _dom_running() { [ "$(virsh -q -c "$LV_URI" domstate "$DOM" 2>/dev/null | head -n 1)" = running ]; }
+        _dom_running || virsh -q -c "$LV_URI" resume "$DOM" >/dev/null 2>&1
+        wait_until 10 _dom_running || not_ok "8b $DOM is running again after the loop"
         note "8b $n_before notifications before the stop; valgrind log: $(wc -l <"$VG_LOG") lines"
         if grep -q . "$VG_LOG" && grep -qE "virt_inspector" "$VG_LOG"; then
             not_ok "8b no valgrind error in virt_inspector at shutdown: $(grep -E -m 5 'Invalid|uninitialised|virt_inspector' "$VG_LOG" | tr '\n' ' ')"
