@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct hv {
   char *uri;
@@ -48,6 +49,17 @@ struct hv {
   bool event_thread_running;
   pthread_t event_thread;
   int event_timer; /* -1: none */
+  /* Another thread may run libvirt's process-wide event loop too (collectd's
+   * virt plugin): a lifecycle callback can still be running there after
+   * its deregistration returns. libvirt calls the callback's free function
+   * once it is really gone; until every one has been, ins stays allocated
+   * (cb_lock/cb_cond/cb_live), and events_dead keeps late callbacks from
+   * reaching the glue. */
+  atomic_bool events_dead;
+  pthread_mutex_t cb_lock;
+  pthread_cond_t cb_cond;
+  int cb_live;      /* registered callbacks not freed by libvirt yet */
+  bool cb_orphaned; /* stop gave up waiting: ins is leaked, not freed */
 };
 
 static void lv_events_stop(hv_t *ins);
@@ -102,6 +114,8 @@ static hv_t *lv_create(const char *uri, bool read_only) {
   ins->event_callback = -1;
   ins->event_timer = -1;
   pthread_mutex_init(&ins->event_lock, NULL);
+  pthread_mutex_init(&ins->cb_lock, NULL);
+  pthread_cond_init(&ins->cb_cond, NULL);
   return ins;
 }
 
@@ -117,7 +131,11 @@ static void lv_destroy(hv_t *ins) {
     return;
   lv_events_stop(ins);
   lv_disconnect(ins);
+  if (ins->cb_orphaned)
+    return; /* a callback libvirt still holds may read it */
   pthread_mutex_destroy(&ins->event_lock);
+  pthread_mutex_destroy(&ins->cb_lock);
+  pthread_cond_destroy(&ins->cb_cond);
   free(ins->uri);
   free(ins);
 }
@@ -484,6 +502,8 @@ static int lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event,
                         int detail, void *opaque) {
   (void)conn;
   hv_t *ins = opaque;
+  if (atomic_load(&ins->events_dead))
+    return 0;
   int reason;
   int state = hv_libvirt_event_state(event, detail, &reason);
   char uuid[VIR_UUID_STRING_BUFLEN];
@@ -495,6 +515,15 @@ static int lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event,
   int iid = (id == (unsigned)-1 || state == VIR_DOMAIN_SHUTOFF) ? -1 : (int)id;
   ins->event_fn(name, uuid, iid, state, reason, ins->event_data);
   return 0;
+}
+
+/* libvirt is done with a lifecycle callback registration. */
+static void lifecycle_freed(void *opaque) {
+  hv_t *ins = opaque;
+  pthread_mutex_lock(&ins->cb_lock);
+  ins->cb_live--;
+  pthread_cond_broadcast(&ins->cb_cond);
+  pthread_mutex_unlock(&ins->cb_lock);
 }
 
 static void close_cb(virConnectPtr conn, int reason, void *opaque) {
@@ -534,6 +563,7 @@ static int lv_events_start(hv_t *ins, hv_event_fn fn, void *user_data) {
     return 0;
   ins->event_fn = fn;
   ins->event_data = user_data;
+  atomic_store(&ins->events_dead, false);
   pthread_once(&event_impl_once, register_event_impl);
   if (event_impl_rc != 0) {
     set_error(ins, "virEventRegisterDefaultImpl");
@@ -594,7 +624,12 @@ static int lv_events_connect(hv_t *ins) {
     virResetLastError(); /* drivers without close callbacks: keepalive */
   ins->event_callback = virConnectDomainEventRegisterAny(
       ins->event_conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-      VIR_DOMAIN_EVENT_CALLBACK(lifecycle_cb), ins, NULL);
+      VIR_DOMAIN_EVENT_CALLBACK(lifecycle_cb), ins, lifecycle_freed);
+  if (ins->event_callback >= 0) {
+    pthread_mutex_lock(&ins->cb_lock);
+    ins->cb_live++;
+    pthread_mutex_unlock(&ins->cb_lock);
+  }
   if (ins->event_callback < 0) {
     set_error(ins, "virConnectDomainEventRegisterAny");
     events_close_locked(ins);
@@ -605,18 +640,36 @@ cleanup:
   return rc;
 }
 
+/* Waits (bounded: no call may block forever) until libvirt has freed every
+ * lifecycle callback registration; if it does not, ins is orphaned. */
+static void wait_callbacks_freed(hv_t *ins) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += 5;
+  pthread_mutex_lock(&ins->cb_lock);
+  while (ins->cb_live > 0 &&
+         pthread_cond_timedwait(&ins->cb_cond, &ins->cb_lock, &deadline) == 0)
+    ;
+  ins->cb_orphaned = ins->cb_live > 0;
+  pthread_mutex_unlock(&ins->cb_lock);
+}
+
 static void lv_events_stop(hv_t *ins) {
+  atomic_store(&ins->events_dead, true);
   pthread_mutex_lock(&ins->event_lock);
   events_close_locked(ins);
   pthread_mutex_unlock(&ins->event_lock);
-  if (!ins->event_thread_running)
+  if (!ins->event_thread_running) {
+    wait_callbacks_freed(ins);
     return;
+  }
   atomic_store(&ins->event_stop, true);
   pthread_join(ins->event_thread, NULL);
   ins->event_thread_running = false;
   if (ins->event_timer >= 0)
     virEventRemoveTimeout(ins->event_timer);
   ins->event_timer = -1;
+  wait_callbacks_freed(ins);
 }
 
 const hv_ops_t hv_libvirt_ops = {

@@ -8,10 +8,11 @@
  * and formats the log lines. One mw_t per domain, zeroed by mw_init.
  *
  * Per read of an active domain, in this order:
- *   1. mw_needs_balloon(w, id): true at the first read and after a restart
- *      (a new libvirt id). The caller reads the balloon device (the domain
- *      XML) and hands it over with mw_balloon (NULL: the read failed; the
- *      balloon is then unknown for this boot and nothing is judged).
+ *   1. mw_needs_balloon(w, id): true at the first read, after a restart (a
+ *      new libvirt id), when the stats show the period changed live, and
+ *      to retry a failed read. The caller reads the balloon device (the
+ *      domain XML) and hands it over with mw_balloon (NULL: the read
+ *      failed).
  *   2. mw_wants_period(w, running, period): true once per boot of a running
  *      domain whose balloon has stats period 0 when MemoryStatsPeriod asks
  *      for one. The caller sets it live and reports with mw_period_set.
@@ -24,17 +25,17 @@
  * period was just set and last_update has not moved yet (NO_PERIOD), and
  * when a running domain with a known period p > 0 has a last_update that
  * did not advance for more than max(3p, 3 x interval) (STALE). Where the
- * balloon is unknown (failed XML read) or the driver does not gate stats on
- * a period (test driver), nothing is withheld. Log lines: one per change of
- * memory-used's status (mw_log_t), never per read; one "falls back to
- * unused" line per domain.
+ * driver does not gate stats on a period (test driver), nothing is
+ * withheld. Log lines: one per change of memory-used's status (mw_log_t),
+ * never per read; one "falls back to unused" line per domain.
  *
- * Two known limits, kept as they are (issue 17 point 3), each a change in
- * mem_watch.c alone: a failed XML read marks the balloon known for the
- * whole boot (mw_balloon(NULL)); and a period set live by someone else is
- * not noticed (the period is learned once per boot): last_update moving
- * while the known period is 0 would be the evidence, and staleness already
- * tracks last_update.
+ * A period set live by someone else (virsh dommemstat --period N --live)
+ * shows in the stats: last_update moves while the known period is 0. The
+ * figures are then live, and the XML is read once more to learn the new
+ * period (a period set back to 0 shows as STALE). A failed XML read leaves
+ * the balloon unknown, not known: it is retried after 1, 2, 4 and 8 reads
+ * (MW_BALLOON_TRIES reads in all per boot), and while unknown a
+ * last_update that does not move for 3 intervals is STALE.
  */
 #ifndef MEM_WATCH_H
 #define MEM_WATCH_H
@@ -45,10 +46,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* XML reads per boot while they fail. */
+#define MW_BALLOON_TRIES 5
+
 typedef struct {
-  int id;             /* libvirt id the balloon was read for */
-  bool balloon_known; /* balloon read (or tried) for this id */
-  bool balloon_valid; /* ... and parsed: balloon is what the XML says */
+  int id;                   /* libvirt id the balloon was read for */
+  bool balloon_known;       /* balloon read (or tried) for this id */
+  bool balloon_valid;       /* ... and parsed: balloon is what the XML says */
+  unsigned fails;           /* failed XML reads this boot */
+  unsigned reads_since_try; /* judged reads since the last failed read */
+  bool reread;              /* the period changed live: read the XML again */
+  bool reread_done;         /* ... once per boot */
   domain_balloon_t balloon;
   bool period_set_tried;
   bool await_fresh;       /* period just set: the boot-time sample is still */
@@ -62,9 +70,10 @@ void mw_init(mw_t *w);
 
 /* Whether the balloon facts must be (re)read before judging. */
 bool mw_needs_balloon(const mw_t *w, int id);
-/* The balloon facts for libvirt id `id`; NULL when they could not be read.
- * Starts a new boot: staleness, the period attempt and the wait for a
- * fresh sample start over. */
+/* The balloon facts for libvirt id `id`; NULL when they could not be read
+ * (the balloon stays unknown; retried, see above). A new id starts a new
+ * boot: staleness, the period attempt, the retries and the wait for a fresh
+ * sample start over. */
 void mw_balloon(mw_t *w, int id, const domain_balloon_t *balloon);
 
 /* Whether to set the stats period to period_s now (period_s 0: never). */

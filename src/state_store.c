@@ -24,8 +24,10 @@
 #define STORE_MAGIC "virt_inspector-state"
 #define STORE_LINE_MAX 8192 /* bytes, without the '\n' */
 #define STORE_FILE_MAX ((size_t)256 * 1024 * 1024)
-/* Fields of a domain line before the name. */
-#define STORE_DOMAIN_FIELDS (9 + ST_STATE_COUNT)
+/* Fields of a domain line before the name: version 1, and the evidence
+ * fields version 2 added after the totals. */
+#define STORE_DOMAIN_FIELDS_V1 (9 + ST_STATE_COUNT)
+#define STORE_DOMAIN_FIELDS (STORE_DOMAIN_FIELDS_V1 + 2)
 
 /* ---- shared validation ---- */
 
@@ -126,11 +128,12 @@ static int format_snapshot(const st_snapshot_t *snap, sbuf_t *sb) {
         sb,
         "domain %s %d %d %d %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu32
         " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-        " %" PRIu64 " %" PRIu64 " ",
+        " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " ",
         r->uuid, r->id, r->state, r->reason, r->present ? 1 : 0, r->entered_ms,
         r->running_since_ms, r->gone_since_ms, r->seen_mask, r->total_ms[0],
         r->total_ms[1], r->total_ms[2], r->total_ms[3], r->total_ms[4],
-        r->total_ms[5], r->total_ms[6], r->total_ms[7]);
+        r->total_ms[5], r->total_ms[6], r->total_ms[7], r->evidence.process,
+        r->evidence.cpu_ns);
     if (status == 0)
       status = sb_name(sb, (r->name != NULL) ? r->name : "");
   }
@@ -380,12 +383,18 @@ bad:
   return -EINVAL;
 }
 
-/* Parses the fields of a domain line after "domain ". */
-static int parse_domain(span_t line, st_record_t *r) {
+/* Parses the fields of a domain line after "domain " in a file of
+ * `version` (1: no evidence, read as unknown). */
+static int parse_domain(span_t line, uint64_t version, st_record_t *r) {
   span_t f[STORE_DOMAIN_FIELDS];
-  for (size_t i = 0; i < STORE_DOMAIN_FIELDS; i++)
+  size_t nf = version >= 2 ? STORE_DOMAIN_FIELDS : STORE_DOMAIN_FIELDS_V1;
+  for (size_t i = 0; i < nf; i++)
     if (!field(&line, &f[i]))
       return -EINVAL;
+  if (version >= 2 &&
+      (!parse_u64(f[STORE_DOMAIN_FIELDS_V1], &r->evidence.process) ||
+       !parse_u64(f[STORE_DOMAIN_FIELDS_V1 + 1], &r->evidence.cpu_ns)))
+    return -EINVAL;
 
   uint64_t state, present, seen_mask;
   if (!uuid_map_key_valid(f[0].p, f[0].n) ||
@@ -410,14 +419,13 @@ static int parse_domain(span_t line, st_record_t *r) {
   return decode_name(line, &r->name);
 }
 
-/* The magic line: -EPROTONOSUPPORT for a newer version. */
-static int parse_magic(span_t line) {
+/* The magic line: its version in *ret, -EPROTONOSUPPORT for a newer one. */
+static int parse_magic(span_t line, uint64_t *ret) {
   span_t kw;
-  uint64_t version;
   if (!field(&line, &kw) || !span_is(kw, STORE_MAGIC) ||
-      !parse_u64(line, &version) || version == 0)
+      !parse_u64(line, ret) || *ret == 0)
     return -EINVAL;
-  if (version > STATE_STORE_VERSION)
+  if (*ret > STATE_STORE_VERSION)
     return -EPROTONOSUPPORT;
   return 0;
 }
@@ -431,7 +439,8 @@ int state_store_parse(const char *buf, size_t len, st_snapshot_t **ret) {
   int status = next_line(buf, len, &pos, &line);
   if (status != 0)
     return status;
-  status = parse_magic(line);
+  uint64_t version;
+  status = parse_magic(line, &version);
   if (status != 0)
     return status;
 
@@ -472,7 +481,7 @@ int state_store_parse(const char *buf, size_t len, st_snapshot_t **ret) {
     }
     st_record_t *r = &snap->records[snap->count];
     *r = (st_record_t){0};
-    status = parse_domain(line, r);
+    status = parse_domain(line, version, r);
     if (status != 0)
       goto fail; /* r->name is still NULL */
     snap->count++;

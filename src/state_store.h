@@ -7,12 +7,13 @@
  * future-version file is refused with an error code and never partly used.
  * Pure file I/O: no logging, no clock reads.
  *
- * Format (version 1):
- *   virt_inspector-state 1
+ * Format (version 2):
+ *   virt_inspector-state 2
  *   boot_id <36 chars>
  *   saved_ms <u64>
  *   domain <uuid> <id> <state> <reason> <present 0|1> <entered_ms>
- *          <running_since_ms> <gone_since_ms> <seen_mask> <t0> .. <t7> <name>
+ *          <running_since_ms> <gone_since_ms> <seen_mask> <t0> .. <t7>
+ *          <process> <cpu_ns> <name>
  *   ...
  *   end <number of domain lines>
  * (one line per domain; <name> is percent-encoded: bytes outside 0x21..0x7e
@@ -22,7 +23,9 @@
  * state 0..7, seen_mask 0..255), uuids and boot_id are lower-case
  * 8-4-4-4-12, names decode to at most ST_NAME_MAX bytes without NUL, no two
  * domains share a uuid, lines are at most 8 KiB and nothing follows the end
- * line.
+ * line. <process> and <cpu_ns> are the continuity evidence
+ * (st_evidence_t, 0: unknown). Version 1 files (without them) are read
+ * with the evidence unknown: an upgrade keeps every total.
  */
 #ifndef STATE_STORE_H
 #define STATE_STORE_H
@@ -31,7 +34,7 @@
 
 #include <stddef.h>
 
-#define STATE_STORE_VERSION 1
+#define STATE_STORE_VERSION 2
 
 /* Only a regular file is ever read, replaced or moved aside: a symbolic
  * link (not followed), a directory, a FIFO or a device is -ENOTSUP for

@@ -22,6 +22,7 @@ struct st_domain {
   char *name;           /* NULL: never named */
   int id, state, reason;
   bool present;
+  bool final_due;     /* made gone by the last sweep */
   bool pending;       /* restored by _import, not observed yet */
   bool same_clock;    /* pending: the saved times are on our clock */
   bool saved_present; /* pending: the record was present when saved */
@@ -32,6 +33,7 @@ struct st_domain {
   uint64_t running_since_ms;         /* valid when state is running */
   uint64_t gone_since_ms;            /* when !present: last known present */
   uint64_t seen_ms;                  /* latest poll or event that saw it */
+  st_evidence_t ev;                  /* latest evidence (pending: saved) */
 };
 
 struct state_tracker {
@@ -155,12 +157,74 @@ static void credit(struct st_domain *d, uint64_t at) {
   d->mark_ms = max_u64(d->mark_ms, at);
 }
 
+static const char *const continuity_texts[] = {
+    [ST_CONT_CREDITED] = "same libvirt id, state and process",
+    [ST_CONT_CLOCK] = "the host rebooted or its boot id is unknown",
+    [ST_CONT_ABSENT] = "the domain was gone when saved",
+    [ST_CONT_EVENT] = "a lifecycle event came first",
+    [ST_CONT_STATE] = "another state or reason",
+    [ST_CONT_ID] = "another libvirt id",
+    [ST_CONT_UNPROVABLE] =
+        "nothing proves continuity (inactive, or no process identity)",
+    [ST_CONT_PROCESS] = "another process: it was restarted",
+    [ST_CONT_CPU] =
+        "its vCPU time moved (or is unknown) while its vCPUs claim to be stopped",
+};
+
+const char *st_continuity_text(st_continuity_t why) {
+  if ((size_t)why >= sizeof(continuity_texts) / sizeof(continuity_texts[0]))
+    return "unknown";
+  return continuity_texts[why];
+}
+
+bool st_state_stops_vcpus(int state) {
+  return state == 3 /* paused */ || state == 6 /* crashed */ ||
+         state == 7 /* pmsuspended */;
+}
+
+st_continuity_t st_continuity(const st_continuity_in_t *in) {
+  if (!in->same_clock)
+    return ST_CONT_CLOCK;
+  if (!in->saved_present)
+    return ST_CONT_ABSENT;
+  if (in->by_event)
+    return ST_CONT_EVENT;
+  if (in->state != in->saved_state || in->reason != in->saved_reason)
+    return ST_CONT_STATE;
+  if (in->id != in->saved_id)
+    return ST_CONT_ID;
+  /* id -1 (shut off): libvirt ids say nothing; a process identity is
+   * needed, and must be known on both sides. */
+  if (in->id < 0 || in->saved.process == 0 || in->now.process == 0)
+    return ST_CONT_UNPROVABLE;
+  if (in->now.process != in->saved.process)
+    return ST_CONT_PROCESS;
+  if (st_state_stops_vcpus(in->state) &&
+      (in->saved.cpu_ns == 0 || in->now.cpu_ns != in->saved.cpu_ns))
+    return ST_CONT_CPU;
+  return ST_CONT_CREDITED;
+}
+
 /* The first observation of a restored domain. */
 static void restore(struct st_domain *d, int id, int state, int reason,
-                    uint64_t t, st_result_t *res) {
+                    const st_evidence_t *ev, bool by_event, uint64_t t,
+                    st_result_t *res) {
   uint64_t at = max_u64(t, d->mark_ms);
-  bool credited =
-      d->same_clock && d->saved_present && id == d->id && state == d->state;
+  st_continuity_in_t in = {
+      .same_clock = d->same_clock,
+      .saved_present = d->saved_present,
+      .by_event = by_event,
+      .saved_id = d->id,
+      .saved_state = d->state,
+      .saved_reason = d->reason,
+      .saved = d->ev,
+      .id = id,
+      .state = state,
+      .reason = reason,
+      .now = *ev,
+  };
+  res->why = st_continuity(&in);
+  bool credited = res->why == ST_CONT_CREDITED;
 
   res->restore = credited ? ST_RESTORE_CREDITED : ST_RESTORE_NOT_CREDITED;
   res->gap_ms = d->same_clock ? sat_sub(at, d->gone_since_ms) : 0;
@@ -218,15 +282,19 @@ static int add_domain(st_tracker_t *st, const char *uuid, char *name, int id,
 
 /* An observation of a known domain. */
 static void update_domain(struct st_domain *d, int id, int state, int reason,
-                          uint64_t t, bool is_poll, st_result_t *res) {
+                          const st_evidence_t *ev, uint64_t t, bool is_poll,
+                          st_result_t *res) {
   d->seen_ms = max_u64(d->seen_ms, t);
   res->old_state = d->state;
   res->old_reason = d->reason;
 
   if (d->pending) {
-    restore(d, id, state, reason, t, res);
+    restore(d, id, state, reason, ev, !is_poll, t, res);
+    if (is_poll)
+      d->ev = *ev;
     return;
   }
+  d->final_due = false;
   if (!d->present) {
     /* Back after being gone: a new stint; the old one ended when it left. */
     uint64_t at = max_u64(t, d->mark_ms);
@@ -248,13 +316,18 @@ static void update_domain(struct st_domain *d, int id, int state, int reason,
     res->old_stint_ms = sat_sub(at, d->entered_ms);
     enter(d, state, at);
   }
+  if (is_poll)
+    d->ev = *ev;
   d->id = id;
   d->reason = reason;
 }
 
 static int observe(st_tracker_t *st, const char *uuid, const char *name, int id,
-                   int state, int reason, uint64_t t, bool is_poll,
-                   st_result_t *ret) {
+                   int state, int reason, const st_evidence_t *ev, uint64_t t,
+                   bool is_poll, st_result_t *ret) {
+  static const st_evidence_t none = {0};
+  if (ev == NULL)
+    ev = &none;
   if (st == NULL || !valid_uuid(uuid) || !valid_state(state))
     return -EINVAL;
   if (id < 0)
@@ -273,12 +346,14 @@ static int observe(st_tracker_t *st, const char *uuid, const char *name, int id,
   if (d == NULL) {
     if (add_domain(st, uuid, new_name, id, state, reason, t, &res) != 0)
       return -ENOMEM;
+    if (is_poll)
+      lookup(st, uuid)->ev = *ev;
   } else {
     if (new_name != NULL) {
       free(d->name);
       d->name = new_name;
     }
-    update_domain(d, id, state, reason, t, is_poll, &res);
+    update_domain(d, id, state, reason, ev, t, is_poll, &res);
   }
   if (ret != NULL)
     *ret = res;
@@ -287,12 +362,18 @@ static int observe(st_tracker_t *st, const char *uuid, const char *name, int id,
 
 int st_event(st_tracker_t *st, const char *uuid, const char *name, int id,
              int state, int reason, uint64_t now_ms, st_result_t *ret) {
-  return observe(st, uuid, name, id, state, reason, now_ms, false, ret);
+  return observe(st, uuid, name, id, state, reason, NULL, now_ms, false, ret);
 }
 
 int st_poll(st_tracker_t *st, const char *uuid, const char *name, int id,
             int state, int reason, uint64_t poll_ms, st_result_t *ret) {
-  return observe(st, uuid, name, id, state, reason, poll_ms, true, ret);
+  return observe(st, uuid, name, id, state, reason, NULL, poll_ms, true, ret);
+}
+
+int st_poll_ev(st_tracker_t *st, const char *uuid, const char *name, int id,
+               int state, int reason, const st_evidence_t *ev, uint64_t poll_ms,
+               st_result_t *ret) {
+  return observe(st, uuid, name, id, state, reason, ev, poll_ms, true, ret);
 }
 
 typedef struct {
@@ -303,11 +384,13 @@ typedef struct {
 static bool sweep_one(uuid_map_node_t *node, void *user_data) {
   struct st_domain *d = (struct st_domain *)node;
   const sweep_ctx_t *c = user_data;
+  d->final_due = false; /* the previous sweep's finals were due once */
   if (d->present && d->seen_ms < c->poll_ms) {
     uint64_t at = max_u64(c->now_ms, d->mark_ms);
     credit(d, at);
     d->gone_since_ms = at;
     d->present = false;
+    d->final_due = true;
   }
   return !d->present &&
          sat_sub(c->now_ms, d->gone_since_ms) > c->forget_after_ms;
@@ -330,6 +413,7 @@ static void make_view(const struct st_domain *d, uint64_t now_ms,
       .state = d->state,
       .reason = d->reason,
       .present = d->present,
+      .final = d->final_due,
       .seen_mask = d->seen_mask,
   };
   memcpy(v->total_ms, d->total_ms, sizeof(v->total_ms));
@@ -422,6 +506,7 @@ static int export_one(uuid_map_node_t *node, void *user_data) {
   r->entered_ms = d->entered_ms;
   r->running_since_ms = d->running_since_ms;
   r->present = d->present;
+  r->evidence = d->ev;
   if (d->present)
     r->total_ms[d->state] =
         sat_add(r->total_ms[d->state], sat_sub(c->at, d->mark_ms));
@@ -486,6 +571,7 @@ static int import_one(st_tracker_t *st, const st_snapshot_t *snap,
   d->pending = true;
   d->same_clock = same_clock;
   d->saved_present = r->present;
+  d->ev = r->evidence;
   d->seen_mask = r->seen_mask;
   memcpy(d->total_ms, r->total_ms, sizeof(d->total_ms));
   d->entered_ms = r->entered_ms;

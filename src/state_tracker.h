@@ -53,9 +53,59 @@ typedef enum {
   ST_RESTORE_NOT_CREDITED, /* totals kept, the gap credited to no state */
 } st_restore_t;
 
+/* Evidence that a domain ran on without interruption, read with a poll.
+ * 0 means unknown. See st_continuity. */
+typedef struct {
+  uint64_t process; /* identity of the domain's process on this host (the
+                       glue combines its pid and start time) */
+  uint64_t cpu_ns;  /* CPU time of the guest's vCPUs in that process */
+} st_evidence_t;
+
+/* Why a restored domain's gap was credited or not (st_continuity). */
+typedef enum {
+  ST_CONT_CREDITED = 0, /* same clock, state, reason, id and process; for a
+                           domain whose vCPUs stop (paused, crashed,
+                           pmsuspended) also the same vCPU time */
+  ST_CONT_CLOCK,        /* not the same clock (host rebooted, boot id
+                           unknown): the gap is unknown */
+  ST_CONT_ABSENT,       /* the domain was gone when saved */
+  ST_CONT_EVENT,        /* first seen by an event: something happened */
+  ST_CONT_STATE,        /* another state or reason than saved */
+  ST_CONT_ID,           /* another libvirt id than saved */
+  ST_CONT_UNPROVABLE,   /* no evidence either way: an inactive domain (id
+                           -1), or no process identity (not a local QEMU
+                           domain, or it could not be read) */
+  ST_CONT_PROCESS,      /* another process than saved: it was restarted */
+  ST_CONT_CPU,          /* vCPU time advanced (or is unknown) while the
+                           domain claims to have had its vCPUs stopped */
+} st_continuity_t;
+
+/* The facts the continuity decision is made from. */
+typedef struct {
+  bool same_clock;    /* saved on this boot's clock */
+  bool saved_present; /* present when saved */
+  bool by_event;      /* the first observation is an event, not a poll */
+  int saved_id, saved_state, saved_reason;
+  st_evidence_t saved;
+  int id, state, reason;
+  st_evidence_t now;
+} st_continuity_in_t;
+
+/* The continuity rule, as one pure function: ST_CONT_CREDITED only when the
+ * evidence proves the domain stayed in its saved state through the gap as
+ * far as the host can tell; otherwise the first reason it cannot be (in the
+ * order of the enum). */
+st_continuity_t st_continuity(const st_continuity_in_t *in);
+/* A short phrase for a log line ("another process"...). Static storage. */
+const char *st_continuity_text(st_continuity_t why);
+/* Whether a domain's vCPUs are stopped in `state` (paused, crashed,
+ * pmsuspended): then its vCPU time must not advance. */
+bool st_state_stops_vcpus(int state);
+
 typedef struct {
   st_change_t change;
   st_restore_t restore;
+  st_continuity_t why;       /* restore: why (not) credited */
   int old_state, old_reason; /* -1 with ST_FIRST */
   int new_state, new_reason;
   uint64_t old_stint_ms; /* time spent in old_state (ST_CHANGED) */
@@ -72,6 +122,8 @@ typedef struct {
   int id; /* libvirt id, -1 when not running */
   int state, reason;
   bool present;       /* seen by the last poll or a later event */
+  bool final;         /* made gone by the last st_sweep: its totals (final
+                         until it comes back) are due once more */
   uint32_t seen_mask; /* bit s set: state s has been entered */
   uint64_t total_ms[ST_STATE_COUNT]; /* including the current stint to now */
   uint64_t sum_ms;                   /* sum of total_ms */
@@ -101,11 +153,19 @@ int st_event(st_tracker_t *st, const char *uuid, const char *name, int id,
  * transition at poll_ms. Returns as _event. */
 int st_poll(st_tracker_t *st, const char *uuid, const char *name, int id,
             int state, int reason, uint64_t poll_ms, st_result_t *ret);
+/* st_poll with the evidence read with it (copied; NULL: none). The latest
+ * evidence of each domain is exported with it and, for a restored domain,
+ * compared with the saved one (st_continuity). */
+int st_poll_ev(st_tracker_t *st, const char *uuid, const char *name, int id,
+               int state, int reason, const st_evidence_t *ev, uint64_t poll_ms,
+               st_result_t *ret);
 
 /* Ends a complete poll cycle issued at poll_ms: a domain not polled in it
  * (and with no event since poll_ms) is gone: its stint is closed at now_ms
- * (time while gone counts to no state) and it is no longer present. A domain
- * gone for more than forget_after_ms is dropped. Returns the number dropped. */
+ * (time while gone counts to no state), it is no longer present, and its
+ * views say `final` until the next sweep (so that the caller dispatches the
+ * last stint once). A domain gone for more than forget_after_ms is dropped.
+ * Returns the number dropped. */
 size_t st_sweep(st_tracker_t *st, uint64_t poll_ms, uint64_t now_ms,
                 uint64_t forget_after_ms);
 
@@ -128,6 +188,7 @@ typedef struct {
   uint64_t running_since_ms;         /* valid when state is running */
   bool present;
   uint64_t gone_since_ms; /* valid when !present */
+  st_evidence_t evidence; /* the latest read (0: unknown) */
 } st_record_t;
 
 /* Whether a record can be kept: a valid uuid (uuid_map_key_valid), id >= -1,
@@ -163,10 +224,10 @@ void st_snapshot_free(st_snapshot_t *snap); /* accepts NULL */
  * clock (same boot_id). Each domain is held "pending" (not present, not
  * dispatched, still exported) until its first observation, which reports
  * the restore outcome in st_result_t.restore:
- *   CREDITED when same_clock, the record was present when saved, and the
- *   observed id and state equal the saved ones (the gap now - saved_ms is
- *   added to that state and the stint and uptime continue); NOT_CREDITED
- *   otherwise (totals kept, a new stint starts at the observation).
+ *   CREDITED when st_continuity says so (the gap now - saved_ms is added
+ *   to that state and the stint and uptime continue); NOT_CREDITED
+ *   otherwise (totals kept, the gap counts to no state, a new stint starts
+ *   at the observation); st_result_t.why says which.
  * That first observation is ST_CHANGED (old_state the saved state,
  * old_stint_ms 0) when the state differs from the saved one, else ST_NONE.
  * A pending domain is forgotten forget_after_ms after it was last present

@@ -35,6 +35,7 @@
 #include "instance_name.h"
 #include "mem_watch.h"
 #include "persist.h"
+#include "proc_evidence.h"
 #include "state_tracker.h"
 #include "uuid_map.h"
 #include "vi_config.h"
@@ -70,6 +71,10 @@ static struct {
   c_complain_t events_complaint;
   c_complain_t save_complaint;
   c_complain_t thread_complaint;
+  bool evidence;            /* a local QEMU URI: /proc shows its processes */
+  unsigned scan_generation; /* read cycle of scan (one /proc scan a read) */
+  pe_process_t *scan;
+  size_t scan_n;
 } reader = {
     .connect_complaint = C_COMPLAIN_INIT_STATIC,
     .read_complaint = C_COMPLAIN_INIT_STATIC,
@@ -141,7 +146,15 @@ static uint64_t clock_boottime_ms(void) {
 
 static uint64_t (*now_ms)(void) = clock_boottime_ms;
 
+/* Where process evidence is read; forced by tests. */
+static char proc_root[256] = "/proc";
+static bool proc_root_forced;
+
 void vi_priv_set_hypervisor(const hv_ops_t *ops) { hv_ops = ops; }
+void vi_priv_set_proc_root(const char *root) {
+  sstrncpy(proc_root, root != NULL ? root : "/proc", sizeof(proc_root));
+  proc_root_forced = root != NULL;
+}
 void vi_priv_set_clock(uint64_t (*fn)(void)) {
   now_ms = fn != NULL ? fn : clock_boottime_ms;
 }
@@ -151,6 +164,10 @@ typedef struct domain_entry {
   uuid_map_node_t node; /* first: the map's link and the uuid */
   mw_t watch;           /* its memory statistics */
   unsigned generation;  /* read cycle that last saw it */
+  bool ev_known;        /* process looked up for libvirt id ev_id */
+  int ev_id;
+  int pid;          /* 0: not found */
+  uint64_t process; /* pe_identity of pid, 0: unknown */
 } domain_entry_t;
 
 static domain_entry_t *domain_entry_get(const char *uuid) {
@@ -271,13 +288,13 @@ static int notification_severity(int state, int reason) {
 }
 
 static void notify_transition(const char *name, const char *uuid,
-                              const st_result_t *r) {
+                              const st_result_t *r, cdtime_t when) {
   domain_fields_t f;
   domain_fields(name, uuid, &f);
   double seconds = (double)r->old_stint_ms / 1000.0;
   notification_t n = {
       .severity = notification_severity(r->new_state, r->new_reason),
-      .time = cdtime(),
+      .time = when,
   };
   sstrncpy(n.host, f.host_or_null != NULL ? f.host_or_null : hostname_g,
            sizeof(n.host));
@@ -301,22 +318,144 @@ static void notify_transition(const char *name, const char *uuid,
   plugin_notification_meta_free(n.meta);
 }
 
+/* Notifications are dispatched by a thread of their own: a slow
+ * notification plugin must not hold up the event thread (and so the time
+ * stamp of the next transition) or a read. FIFO, bounded. */
+#define NOTIFY_QUEUE_MAX 4096
+
+typedef struct notify_item {
+  struct notify_item *next;
+  st_result_t r;
+  cdtime_t when; /* seen at */
+  char uuid[ST_UUID_LEN + 1];
+  char name[]; /* flexible */
+} notify_item_t;
+
+static struct {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  notify_item_t *head, *tail;
+  size_t count;
+  bool busy;     /* the thread is dispatching one */
+  bool stop;     /* drain and exit */
+  bool running;  /* the thread was started */
+  bool dropping; /* over NOTIFY_QUEUE_MAX: logged once */
+  pthread_t thread;
+} notifier = {.lock = PTHREAD_MUTEX_INITIALIZER,
+              .cond = PTHREAD_COND_INITIALIZER};
+
+static void *notifier_main(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&notifier.lock);
+  for (;;) {
+    while (notifier.head == NULL && !notifier.stop)
+      pthread_cond_wait(&notifier.cond, &notifier.lock);
+    if (notifier.head == NULL)
+      break; /* stop, and drained */
+    notify_item_t *it = notifier.head;
+    notifier.head = it->next;
+    if (notifier.head == NULL)
+      notifier.tail = NULL;
+    notifier.count--;
+    notifier.busy = true;
+    pthread_mutex_unlock(&notifier.lock);
+    notify_transition(it->name, it->uuid, &it->r, it->when);
+    free(it);
+    pthread_mutex_lock(&notifier.lock);
+    notifier.busy = false;
+    pthread_cond_broadcast(&notifier.cond);
+  }
+  pthread_mutex_unlock(&notifier.lock);
+  return NULL;
+}
+
+static void notifier_start(void) {
+  notifier.stop = false;
+  notifier.running =
+      pthread_create(&notifier.thread, NULL, notifier_main, NULL) == 0;
+  if (!notifier.running)
+    WARNING(
+        PLUGIN_NAME
+        " plugin: cannot start the notification thread; notifications are dispatched where the transition is seen.");
+}
+
+/* Dispatches what is queued, then ends the thread. */
+static void notifier_stop(void) {
+  if (!notifier.running)
+    return;
+  pthread_mutex_lock(&notifier.lock);
+  notifier.stop = true;
+  pthread_cond_broadcast(&notifier.cond);
+  pthread_mutex_unlock(&notifier.lock);
+  pthread_join(notifier.thread, NULL);
+  notifier.running = false;
+}
+
+void vi_priv_flush_notifications(void) {
+  pthread_mutex_lock(&notifier.lock);
+  while (notifier.head != NULL || notifier.busy)
+    pthread_cond_wait(&notifier.cond, &notifier.lock);
+  pthread_mutex_unlock(&notifier.lock);
+}
+
+static void queue_notification(const char *name, const char *uuid,
+                               const st_result_t *r) {
+  if (!notifier.running) {
+    notify_transition(name, uuid, r, cdtime());
+    return;
+  }
+  size_t n = strlen(name);
+  notify_item_t *it = malloc(sizeof(*it) + n + 1);
+  if (it == NULL) {
+    ERROR(PLUGIN_NAME " plugin: out of memory; a notification is lost.");
+    return;
+  }
+  it->next = NULL;
+  it->r = *r;
+  it->when = cdtime();
+  sstrncpy(it->uuid, uuid, sizeof(it->uuid));
+  memcpy(it->name, name, n + 1);
+  pthread_mutex_lock(&notifier.lock);
+  if (notifier.count >= NOTIFY_QUEUE_MAX) {
+    bool first = !notifier.dropping;
+    notifier.dropping = true;
+    pthread_mutex_unlock(&notifier.lock);
+    free(it);
+    if (first)
+      WARNING(
+          PLUGIN_NAME
+          " plugin: %d notifications wait for a slow notification plugin; further ones are dropped until the queue drains.",
+          NOTIFY_QUEUE_MAX);
+    return;
+  }
+  notifier.dropping = false;
+  if (notifier.tail != NULL)
+    notifier.tail->next = it;
+  else
+    notifier.head = it;
+  notifier.tail = it;
+  notifier.count++;
+  pthread_cond_signal(&notifier.cond);
+  pthread_mutex_unlock(&notifier.lock);
+}
+
 /* Logs and notifies what an observation did; outside the tracker lock. */
 static void report_observation(const char *name, const char *uuid,
                                const st_result_t *r) {
   if (r->restore == ST_RESTORE_CREDITED)
     INFO(
         PLUGIN_NAME
-        " plugin: domain \"%s\": the %.1f s since the last save are credited to %s (same libvirt id and state).",
+        " plugin: domain \"%s\": the %.1f s since the last save are credited to %s (%s).",
         name, (double)r->gap_ms / 1000.0,
-        st_state_name(r->change == ST_CHANGED ? r->old_state : r->new_state));
+        st_state_name(r->change == ST_CHANGED ? r->old_state : r->new_state),
+        st_continuity_text(r->why));
   else if (r->restore == ST_RESTORE_NOT_CREDITED)
     INFO(
         PLUGIN_NAME
-        " plugin: domain \"%s\": the %.1f s since the last save are credited to no state: continuity is not provable (libvirt id or state changed, or the host rebooted).",
-        name, (double)r->gap_ms / 1000.0);
+        " plugin: domain \"%s\": the %.1f s since the last save are credited to no state: continuity is not proven (%s).",
+        name, (double)r->gap_ms / 1000.0, st_continuity_text(r->why));
   if (r->change == ST_CHANGED && conf.notifications)
-    notify_transition(name, uuid, r);
+    queue_notification(name, uuid, r);
 }
 
 /* Event thread: a lifecycle event. */
@@ -324,10 +463,14 @@ static void on_lifecycle_event(const char *name, const char *uuid, int id,
                                int state, int reason, void *user_data) {
   (void)user_data;
   uint64_t t = now_ms(); /* before the lock: the event's own time */
-  if (!domain_filter_selects(conf.filter, name))
-    return;
   st_result_t r;
   pthread_mutex_lock(&shared.lock);
+  /* Shut down (another thread running libvirt's loop, e.g. the virt
+   * plugin's, can deliver a late event), or not selected. */
+  if (shared.tracker == NULL || !domain_filter_selects(conf.filter, name)) {
+    pthread_mutex_unlock(&shared.lock);
+    return;
+  }
   /* Values were dispatched up to floor_ms: an event timed before that but
    * applied after would make a dispatched total go down. */
   if (t < shared.floor_ms)
@@ -355,11 +498,72 @@ static void submit_states(const st_view_t *v) {
   submit(f.host_or_null, f.instance, "domain_state", NULL, sr, 2);
 }
 
+/* Another domain, present or not, with v's name (its uuid in *user_data). */
+static int same_name_other(const st_view_t *o, void *user_data) {
+  const st_view_t *v = *(const st_view_t **)user_data;
+  if (strcmp(o->name, v->name) == 0 && strcmp(o->uuid, v->uuid) != 0) {
+    *(const char **)user_data = o->uuid;
+    return 1;
+  }
+  return 0;
+}
+
+/* Another domain, present, with v's name (its uuid in *user_data). */
+static int same_name_present(const st_view_t *o, void *user_data) {
+  const st_view_t *v = *(const st_view_t **)user_data;
+  if (o->present && strcmp(o->name, v->name) == 0 &&
+      strcmp(o->uuid, v->uuid) != 0) {
+    *(const char **)user_data = o->uuid;
+    return 1;
+  }
+  return 0;
+}
+
+/* Whether two domains of one name share their values' identifier (host
+ * and plugin instance): neither is the UUID. */
+static bool identified_by_name(void) {
+  return conf.instance_format != VI_FORMAT_UUID &&
+         conf.host_format != VI_FORMAT_UUID;
+}
+
 static int submit_states_cb(const st_view_t *v, void *user_data) {
   (void)user_data;
-  if (v->present)
+  if (v->present) {
     submit_states(v);
+    return 0;
+  }
+  if (!v->final)
+    return 0;
+  /* A domain seen gone at this read: its last stint, once; not when its
+   * name (and so its identifier) already belongs to a new domain (undefine
+   * + define), whose values would otherwise interleave with these. */
+  const void *probe = v;
+  if (identified_by_name() &&
+      st_foreach(shared.tracker, 0, same_name_present, &probe) != 0)
+    return 0;
+  submit_states(v);
   return 0;
+}
+
+/* A domain seen for the first time that takes the name of a known one
+ * (undefine + define, same name, new UUID): one INFO line. With values
+ * identified by name its totals start from 0 under the same identifier. */
+static void report_new_uuid(const char *name, const char *uuid) {
+  if (!identified_by_name())
+    return;
+  st_view_t probe = {.name = name, .uuid = uuid};
+  const void *arg = &probe;
+  char old[ST_UUID_LEN + 1] = "";
+  pthread_mutex_lock(&shared.lock);
+  /* The old one is not present any more, so look among all of them. */
+  if (st_foreach(shared.tracker, 0, same_name_other, &arg) != 0)
+    sstrncpy(old, arg, sizeof(old));
+  pthread_mutex_unlock(&shared.lock);
+  if (old[0] != '\0')
+    INFO(
+        PLUGIN_NAME
+        " plugin: domain \"%s\" has a new UUID %s (was %s: undefined and defined again); its values under the same name start from 0, a counter reset (see \"Same name, new UUID\" in the README).",
+        name, uuid, old);
 }
 
 /* ---- the state file ---- */
@@ -470,7 +674,7 @@ static void feed_watcher(mw_t *w, const hv_domain_t *d) {
   if (mw_needs_balloon(w, d->id)) {
     domain_balloon_t b;
     bool ok = hv_ops->domain_balloon(hv, d, &b) == 0;
-    if (!ok)
+    if (!ok && w->fails == 0) /* retried: one line per boot */
       INFO(
           PLUGIN_NAME
           " plugin: domain \"%s\": %s; its balloon and stats period are unknown, so its statistics are not judged.",
@@ -528,6 +732,48 @@ static void log_memory(const char *name, const mw_output_t *out) {
   }
 }
 
+/* The continuity evidence of an active domain (st_evidence_t): its QEMU
+ * process, looked up once per libvirt id (one /proc scan per read at most),
+ * and the vCPU time when its vCPUs should be stopped. */
+static void read_evidence(domain_entry_t *e, const hv_domain_t *d,
+                          st_evidence_t *ev) {
+  *ev = (st_evidence_t){0};
+  if (!reader.evidence || !d->active) {
+    e->ev_known = false;
+    return;
+  }
+  if (!e->ev_known || e->ev_id != d->id) {
+    if (reader.scan_generation != reader.generation) {
+      free(reader.scan);
+      reader.scan = NULL;
+      reader.scan_n = 0;
+      reader.scan_generation = reader.generation;
+      if (pe_scan(proc_root, &reader.scan, &reader.scan_n) != 0)
+        reader.scan_n = 0;
+    }
+    e->ev_known = true;
+    e->ev_id = d->id;
+    e->pid = 0;
+    e->process = 0;
+    if (pe_find(reader.scan, reader.scan_n, d->uuid, &e->pid) != 0 ||
+        pe_identity(proc_root, e->pid, &e->process) != 0)
+      e->pid = 0;
+  }
+  if (e->pid == 0)
+    return;
+  /* The process may have been replaced since: check it is the same. */
+  uint64_t now_process;
+  if (pe_identity(proc_root, e->pid, &now_process) != 0 ||
+      now_process != e->process) {
+    e->ev_known = false;
+    return;
+  }
+  ev->process = e->process;
+  if (st_state_stops_vcpus(d->state) &&
+      pe_vcpu_ns(proc_root, e->pid, &ev->cpu_ns) != 0)
+    ev->cpu_ns = 0;
+}
+
 static int read_domain(const hv_domain_t *d, void *user_data) {
   read_ctx_t *ctx = user_data;
   if (atomic_load(&worker.stop))
@@ -543,13 +789,17 @@ static int read_domain(const hv_domain_t *d, void *user_data) {
   }
   e->generation = reader.generation;
 
+  st_evidence_t ev;
+  read_evidence(e, d, &ev);
   st_result_t r;
   pthread_mutex_lock(&shared.lock);
-  int rc = st_poll(shared.tracker, d->uuid, d->name, d->id, d->state, d->reason,
-                   ctx->now_ms, &r);
+  int rc = st_poll_ev(shared.tracker, d->uuid, d->name, d->id, d->state,
+                      d->reason, &ev, ctx->now_ms, &r);
   pthread_mutex_unlock(&shared.lock);
   if (rc == 0)
     report_observation(d->name, d->uuid, &r);
+  if (rc == 0 && r.change == ST_FIRST)
+    report_new_uuid(d->name, d->uuid);
 
   if (!d->active) {
     mw_inactive(&e->watch);
@@ -638,7 +888,6 @@ static void connect_events(void) {
  * domains selected. */
 static int read_cycle(void) {
   read_ctx_t ctx = {
-      .now_ms = now_ms(),
       .interval_ms = CDTIME_T_TO_MS(plugin_get_interval()),
   };
   if (connect_libvirt() != 0)
@@ -646,6 +895,9 @@ static int read_cycle(void) {
   /* Events first: a transition between here and the poll is then seen by
    * one or the other. */
   connect_events();
+  /* The poll's time: after the (re)connects, which can take long, and
+   * before the read, so that what it sees happened no later. */
+  ctx.now_ms = now_ms();
   reader.generation++;
   int n = hv_ops->read(hv, read_domain, &ctx);
   if (atomic_load(&worker.stop))
@@ -806,11 +1058,15 @@ static int vi_init(void) {
     ERROR(PLUGIN_NAME " plugin: out of memory");
     return -1;
   }
+  /* Process evidence: only where /proc shows the hypervisor's processes. */
+  reader.evidence = proc_root_forced || strncmp(conf.uri, "qemu:///", 8) == 0 ||
+                    strncmp(conf.uri, "qemu+unix:///", 13) == 0;
   if (!persist_boot_id_known(store))
     WARNING(
         PLUGIN_NAME
         " plugin: cannot read the boot id; time while collectd is down will not be credited.");
   load_state();
+  notifier_start();
   /* The connections open at the first read, right after init: the log
    * throttling (c_complain) needs a read context. */
   return 0;
@@ -819,10 +1075,16 @@ static int vi_init(void) {
 /* Frees what the worker and the event thread use and resets the glue for
  * another init (tests). */
 static void release_all(void) {
+  pthread_mutex_lock(&shared.lock); /* an event callback may still run */
   st_destroy(shared.tracker);
   shared.tracker = NULL;
   shared.floor_ms = 0;
+  pthread_mutex_unlock(&shared.lock);
   uuid_map_destroy(&reader.domains, domain_entry_free);
+  free(reader.scan);
+  reader.scan = NULL;
+  reader.scan_n = 0;
+  reader.scan_generation = 0;
   reader.generation = 0;
   reader.ever_connected = false;
   reader.events_started = false;
@@ -868,6 +1130,7 @@ static int vi_shutdown(void) {
           " plugin: libvirt connection \"%s\" still does not answer after %d ms; its thread is left behind (its memory is not freed) so that collectd can stop.",
           conf.uri, SHUTDOWN_WAIT_MS);
   }
+  notifier_stop(); /* then dispatches what the events queued */
   if (store != NULL && shared.tracker != NULL)
     save_state(now_ms(), true);
   persist_destroy(store);

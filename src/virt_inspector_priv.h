@@ -21,4 +21,12 @@ bool vi_priv_wait_idle(int timeout_ms);
  * so that the glue can be initialised again. */
 void vi_priv_reap(void);
 
+/* Where the process evidence is read (proc_evidence.h): a directory laid
+ * out like /proc, used whatever the URI; NULL: /proc, for local QEMU URIs
+ * only (the default). */
+void vi_priv_set_proc_root(const char *root);
+
+/* Waits until every queued notification has been dispatched. */
+void vi_priv_flush_notifications(void);
+
 #endif

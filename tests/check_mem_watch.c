@@ -18,6 +18,8 @@ typedef enum {
   B_NONE,        /* <memballoon model='none'/> */
   B_TEST,        /* test driver: a balloon, no period, not gated */
   B_FAIL,        /* the XML read fails */
+  B_FAIL_ONCE,   /* fails, then says period 0 */
+  B_P0_THEN_P10, /* period 0, then (set live) 10 */
 } balloon_kind_t;
 
 /* Memory stats of one read. */
@@ -43,7 +45,7 @@ typedef struct {
   bool log_fallback;
 } step_t;
 
-#define MAX_STEPS 8
+#define MAX_STEPS 10
 
 typedef struct {
   const char *name;
@@ -174,18 +176,47 @@ static const case_t cases[] = {
      2,
      {{RUN(0, 100), true, false, MS_USED_OK, MW_LOG_NONE, false},
       {RUN(90000, 100), false, false, MS_USED_OK, MW_LOG_NONE, false}}},
-    {"XML read failed: balloon unknown for this boot, nothing judged",
+    {"XML read fails: retried after 1, 2 reads; a frozen last_update is "
+     "stale after 3 intervals",
      B_FAIL,
      MS_USED_UNUSED,
      10,
      true,
      0,
+     7,
+     {{RUN(0, 100), true, false, MS_USED_OK, MW_LOG_NONE, false},
+      {RUN(1000, 100), true, false, MS_USED_OK, MW_LOG_NONE, false},
+      {RUN(2000, 100), false, false, MS_USED_OK, MW_LOG_NONE, false},
+      {RUN(3000, 100), true, false, MS_USED_OK, MW_LOG_NONE, false},
+      {RUN(3001, 100), false, false, MS_USED_STALE, MW_LOG_HOST_ONLY, false},
+      {RUN(4000, 101), false, false, MS_USED_OK, MW_LOG_USED_AGAIN, false},
+      /* a new boot reads it again */
+      {5000, 2, true, true, M_FULL, 101, true, false, MS_USED_OK, MW_LOG_NONE,
+       false}}},
+    {"XML read fails once: the retry brings the period-0 gate back",
+     B_FAIL_ONCE,
+     MS_USED_UNUSED,
+     0,
+     true,
+     0,
      3,
      {{RUN(0, 100), true, false, MS_USED_OK, MW_LOG_NONE, false},
-      {RUN(90000, 100), false, false, MS_USED_OK, MW_LOG_NONE, false},
-      /* a new boot reads it again */
-      {91000, 2, true, true, M_FULL, 100, true, false, MS_USED_OK, MW_LOG_NONE,
-       false}}},
+      {RUN(1000, 100), true, false, MS_USED_NO_PERIOD, MW_LOG_HOST_ONLY, false},
+      {RUN(2000, 100), false, false, MS_USED_NO_PERIOD, MW_LOG_NONE, false}}},
+    {"period set live by someone else: last_update moves, one XML read, "
+     "live, then judged on the new period",
+     B_P0_THEN_P10,
+     MS_USED_UNUSED,
+     0,
+     true,
+     0,
+     6,
+     {{RUN(0, 100), true, false, MS_USED_NO_PERIOD, MW_LOG_HOST_ONLY, false},
+      {RUN(1000, 100), false, false, MS_USED_NO_PERIOD, MW_LOG_NONE, false},
+      {RUN(2000, 110), false, false, MS_USED_OK, MW_LOG_USED_AGAIN, false},
+      {RUN(3000, 110), true, false, MS_USED_OK, MW_LOG_NONE, false},
+      {RUN(32000, 110), false, false, MS_USED_OK, MW_LOG_NONE, false},
+      {RUN(32001, 110), false, false, MS_USED_STALE, MW_LOG_HOST_ONLY, false}}},
     {"fallback usable -> unused: one line per domain",
      B_QEMU_P10,
      MS_USED_USABLE,
@@ -242,6 +273,9 @@ static const case_t cases[] = {
        false}}},
 };
 
+/* The XML read number n (from 0) of kind k; false: it fails. */
+static bool balloon_of_read(balloon_kind_t k, int n, domain_balloon_t *ret);
+
 static domain_balloon_t balloon_of(balloon_kind_t k) {
   switch (k) {
   case B_QEMU_P0:
@@ -253,6 +287,17 @@ static domain_balloon_t balloon_of(balloon_kind_t k) {
   default:
     return (domain_balloon_t){true, 0, false};
   }
+}
+
+static bool balloon_of_read(balloon_kind_t k, int n, domain_balloon_t *ret) {
+  if (k == B_FAIL || (k == B_FAIL_ONCE && n == 0))
+    return false;
+  if (k == B_FAIL_ONCE || (k == B_P0_THEN_P10 && n == 0))
+    k = B_QEMU_P0;
+  else if (k == B_P0_THEN_P10)
+    k = B_QEMU_P10;
+  *ret = balloon_of(k);
+  return true;
 }
 
 static ms_raw_t mem_of(mem_kind_t k, uint64_t last_update) {
@@ -275,6 +320,7 @@ START_TEST(test_paths) {
   const case_t *c = &cases[_i];
   mw_t w;
   mw_init(&w);
+  int xml_reads = 0;
   for (int i = 0; i < c->nsteps; i++) {
     const step_t *s = &c->steps[i];
     ms_raw_t mem = mem_of(s->mem, s->last_update);
@@ -286,8 +332,9 @@ START_TEST(test_paths) {
     ck_assert_msg(needs == s->needs_balloon, "%s, read %d: needs_balloon %d",
                   c->name, i, needs);
     if (needs) {
-      domain_balloon_t b = balloon_of(c->balloon);
-      mw_balloon(&w, s->id, c->balloon == B_FAIL ? NULL : &b);
+      domain_balloon_t b;
+      bool ok = balloon_of_read(c->balloon, xml_reads++, &b);
+      mw_balloon(&w, s->id, ok ? &b : NULL);
     }
     bool wants = mw_wants_period(&w, s->running, c->conf_period);
     ck_assert_msg(wants == s->wants_period, "%s, read %d: wants_period %d",
@@ -339,12 +386,35 @@ START_TEST(test_await_without_last_update) {
 }
 END_TEST
 
+/* A failing XML read is tried MW_BALLOON_TRIES times per boot, not at
+ * every read. */
+START_TEST(test_balloon_retries_bounded) {
+  mw_t w;
+  mw_init(&w);
+  ms_raw_t mem = mem_of(M_FULL, 100);
+  int tries = 0;
+  for (int i = 0; i < 1000; i++) {
+    if (mw_needs_balloon(&w, 1)) {
+      tries++;
+      mw_balloon(&w, 1, NULL);
+    }
+    mw_input_t in = {&mem, true, MS_USED_UNUSED, INTERVAL,
+                     (uint64_t)i * INTERVAL};
+    mw_output_t out;
+    mw_judge(&w, &in, &out);
+  }
+  ck_assert_int_eq(tries, MW_BALLOON_TRIES);
+  ck_assert(mw_needs_balloon(&w, 2)); /* a new boot */
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("mem_watch");
   TCase *tc = tcase_create("core");
   tcase_add_loop_test(tc, test_paths, 0,
                       (int)(sizeof(cases) / sizeof(cases[0])));
   tcase_add_test(tc, test_await_without_last_update);
+  tcase_add_test(tc, test_balloon_retries_bounded);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -28,12 +28,21 @@
 #define U2 "00000000-0000-4000-8000-000000000002"
 #define BOOT "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
 
-/* A valid file: two domains. */
+/* A valid version 1 file: two domains (the bad cases below are version 1
+ * files too: the reader still takes them). */
 #define HEAD "virt_inspector-state 1\nboot_id " BOOT "\nsaved_ms 5000\n"
 #define D1                                                                     \
   "domain " U1 " 5 1 1 1 1000 1000 0 2 0 4000 0 0 0 0 0 0 web%20server\n"
 #define D2 "domain " U2 " -1 5 0 0 2000 0 3000 34 0 1000 0 0 0 1000 0 0 db\n"
-static const char valid[] = HEAD D1 D2 "end 2\n";
+static const char valid_v1[] = HEAD D1 D2 "end 2\n";
+/* The same in version 2, with evidence (process, vCPU time) for U1. */
+#define HEAD2 "virt_inspector-state 2\nboot_id " BOOT "\nsaved_ms 5000\n"
+#define D1V2                                                                   \
+  "domain " U1 " 5 1 1 1 1000 1000 0 2 0 4000 0 0 0 0 0 0 8796093022209 "      \
+  "70000000 web%20server\n"
+#define D2V2                                                                   \
+  "domain " U2 " -1 5 0 0 2000 0 3000 34 0 1000 0 0 0 1000 0 0 0 0 db\n"
+static const char valid[] = HEAD2 D1V2 D2V2 "end 2\n";
 
 /* ---- helpers ---- */
 
@@ -176,6 +185,9 @@ START_TEST(test_exact_text) {
   ck_assert_uint_eq(snap->records[1].seen_mask, 34);
   ck_assert(!snap->records[1].present);
   ck_assert_uint_eq(snap->records[1].gone_since_ms, 3000);
+  ck_assert_uint_eq(snap->records[0].evidence.process, 8796093022209);
+  ck_assert_uint_eq(snap->records[0].evidence.cpu_ns, 70000000);
+  ck_assert_uint_eq(snap->records[1].evidence.process, 0);
 
   ck_assert_int_eq(state_store_write(path, snap), 0);
   char buf[sizeof(valid) + 16];
@@ -188,7 +200,7 @@ START_TEST(test_exact_text) {
   st_snapshot_free(snap);
 
   /* No domains. */
-  static const char empty[] = HEAD "end 0\n";
+  static const char empty[] = HEAD2 "end 0\n";
   ck_assert_int_eq(parse_exact(empty, strlen(empty), &snap), 0);
   ck_assert_uint_eq(snap->count, 0);
   ck_assert_str_eq(snap->boot_id, BOOT);
@@ -198,11 +210,51 @@ START_TEST(test_exact_text) {
 }
 END_TEST
 
+START_TEST(test_upgrade_from_v1) {
+  /* A version 1 file: read with the evidence unknown, every total kept,
+   * written back as version 2. */
+  st_snapshot_t *snap = NULL;
+  ck_assert_int_eq(parse_exact(valid_v1, strlen(valid_v1), &snap), 0);
+  ck_assert_uint_eq(snap->count, 2);
+  const st_record_t *r = &snap->records[0];
+  ck_assert_uint_eq(r->total_ms[1], 4000);
+  ck_assert_uint_eq(r->evidence.process, 0);
+  ck_assert_uint_eq(r->evidence.cpu_ns, 0);
+  ck_assert_uint_eq(snap->records[1].total_ms[1], 1000);
+  ck_assert_uint_eq(snap->records[1].total_ms[5], 1000);
+  ck_assert_int_eq(state_store_write(path, snap), 0);
+  st_snapshot_free(snap);
+
+  static const char upgraded[] =
+      HEAD2 "domain " U1 " 5 1 1 1 1000 1000 0 2 0 4000 0 0 0 0 0 0 0 0 "
+            "web%20server\n" D2V2 "end 2\n";
+  char buf[sizeof(upgraded) + 16];
+  int fd = open(path, O_RDONLY);
+  ck_assert_int_ge(fd, 0);
+  ssize_t n = read(fd, buf, sizeof(buf));
+  close(fd);
+  ck_assert_int_eq(n, (ssize_t)strlen(upgraded));
+  ck_assert_mem_eq(buf, upgraded, strlen(upgraded));
+
+  /* A version 2 domain line in a version 1 file, and the reverse. */
+  static const char v1_with_v2_line[] = HEAD D1V2 "end 1\n";
+  static const char v2_with_v1_line[] = HEAD2 D1 "end 1\n";
+  ck_assert_int_eq(
+      state_store_parse(v1_with_v2_line, strlen(v1_with_v2_line), &snap),
+      -EINVAL);
+  ck_assert_int_eq(
+      state_store_parse(v2_with_v1_line, strlen(v2_with_v1_line), &snap),
+      -EINVAL);
+}
+END_TEST
+
 START_TEST(test_tracker_round_trip) {
   /* Tracker -> export -> file -> import: the totals come back. */
   st_tracker_t *st = st_create();
+  const st_evidence_t ev = {.process = 77, .cpu_ns = 5};
   ck_assert_int_eq(st_poll(st, U1, "a b%c\n", 3, 1, 1, 100, NULL), 0);
   ck_assert_int_eq(st_event(st, U1, NULL, 3, 3, 1, 600, NULL), 0);
+  ck_assert_int_eq(st_poll_ev(st, U1, NULL, 3, 3, 1, &ev, 700, NULL), 0);
   st_snapshot_t *snap = NULL;
   ck_assert_int_eq(st_export(st, BOOT, 1000, &snap), 0);
   ck_assert_int_eq(state_store_write(path, snap), 0);
@@ -214,7 +266,7 @@ START_TEST(test_tracker_round_trip) {
   ck_assert_int_eq(st_import(st, snap, true, 1200), 0);
   st_snapshot_free(snap);
   st_result_t r;
-  ck_assert_int_eq(st_poll(st, U1, "a b%c\n", 3, 3, 1, 1500, &r), 0);
+  ck_assert_int_eq(st_poll_ev(st, U1, "a b%c\n", 3, 3, 1, &ev, 1500, &r), 0);
   ck_assert_int_eq(r.restore, ST_RESTORE_CREDITED);
   ck_assert_int_eq(st_export(st, BOOT, 2000, &snap), 0);
   ck_assert_str_eq(snap->records[0].name, "a b%c\n");
@@ -310,11 +362,11 @@ static const struct {
     BAD("version with trailing space",
         "virt_inspector-state 1 \nboot_id " BOOT "\nsaved_ms 5000\nend 0\n",
         -EINVAL),
-    BAD("future version", "virt_inspector-state 2\nwhatever comes next\n",
+    BAD("future version", "virt_inspector-state 3\nwhatever comes next\n",
         -EPROTONOSUPPORT),
     BAD("far future version", "virt_inspector-state 18446744073709551615\n",
         -EPROTONOSUPPORT),
-    BAD("future version, no newline", "virt_inspector-state 2", -EINVAL),
+    BAD("future version, no newline", "virt_inspector-state 3", -EINVAL),
     BAD("version overflow", "virt_inspector-state 18446744073709551616\n",
         -EINVAL),
     BAD("CRLF",
@@ -722,6 +774,7 @@ static Suite *store_suite(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_round_trip);
   tcase_add_test(tc, test_exact_text);
+  tcase_add_test(tc, test_upgrade_from_v1);
   tcase_add_test(tc, test_tracker_round_trip);
   tcase_add_test(tc, test_write_refuses);
   tcase_add_test(tc, test_write_errors);

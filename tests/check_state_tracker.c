@@ -484,6 +484,35 @@ static int count_cb(const st_view_t *v, void *ud) {
   return (++*n == 2) ? 42 : 0;
 }
 
+START_TEST(test_final_once) {
+  /* A domain seen gone is `final` in the views until the next sweep, with
+   * its last stint credited: the caller dispatches it once. */
+  st_tracker_t *st = st_create();
+  st_view_t v;
+  ck_assert_int_eq(st_poll(st, U1, "a", 1, RUNNING, 0, 0, NULL), 0);
+  st_sweep(st, 0, 10, NEVER);
+  ck_assert(view_of(st, U1, 10, &v));
+  ck_assert(v.present && !v.final);
+  st_sweep(st, 1000, 1500, NEVER); /* not polled at 1000: gone at 1500 */
+  ck_assert(view_of(st, U1, 1600, &v));
+  ck_assert(!v.present && v.final);
+  ck_assert_uint_eq(v.total_ms[RUNNING], 1500);
+  st_sweep(st, 2000, 2500, NEVER);
+  ck_assert(view_of(st, U1, 2600, &v));
+  ck_assert(!v.present && !v.final);
+  ck_assert_uint_eq(v.total_ms[RUNNING], 1500);
+  /* Back, and gone again: final again. */
+  ck_assert_int_eq(st_poll(st, U1, "a", 2, RUNNING, 0, 3000, NULL), 0);
+  ck_assert(view_of(st, U1, 3000, &v));
+  ck_assert(v.present && !v.final);
+  st_sweep(st, 4000, 4200, NEVER);
+  ck_assert(view_of(st, U1, 4300, &v));
+  ck_assert(!v.present && v.final);
+  ck_assert_uint_eq(v.total_ms[RUNNING], 2700);
+  st_destroy(st);
+}
+END_TEST
+
 START_TEST(test_foreach_stops) {
   st_tracker_t *st = st_create();
   ck_assert_int_eq(st_poll(st, U1, "a", 1, RUNNING, 0, 0, NULL), 0);
@@ -501,14 +530,20 @@ END_TEST
 
 /* U1 running id 5 since 1000; U2 paused id 6 since 2000 (was running from
  * 1000); U3 gone since 3000 (was shut off from 1000). Saved at 5000. */
+/* Evidence read with U1 (running) and U2 (paused). */
+static const st_evidence_t EV1 = {.process = 0x111, .cpu_ns = 0};
+static const st_evidence_t EV2 = {.process = 0x222, .cpu_ns = 500};
+
 static st_snapshot_t *saved_snapshot(void) {
   st_tracker_t *st = st_create();
   ck_assert_int_eq(st_poll(st, U1, "one", 5, RUNNING, 1, 1000, NULL), 0);
   ck_assert_int_eq(st_poll(st, U2, "two", 6, RUNNING, 1, 1000, NULL), 0);
   ck_assert_int_eq(st_poll(st, U3, "three", -1, SHUTOFF, 0, 1000, NULL), 0);
   ck_assert_int_eq(st_event(st, U2, "two", 6, PAUSED, 2, 2000, NULL), 0);
-  ck_assert_int_eq(st_poll(st, U1, "one", 5, RUNNING, 1, 2500, NULL), 0);
-  ck_assert_int_eq(st_poll(st, U2, "two", 6, PAUSED, 2, 2500, NULL), 0);
+  ck_assert_int_eq(st_poll_ev(st, U1, "one", 5, RUNNING, 1, &EV1, 2500, NULL),
+                   0);
+  ck_assert_int_eq(st_poll_ev(st, U2, "two", 6, PAUSED, 2, &EV2, 2500, NULL),
+                   0);
   ck_assert_uint_eq(st_sweep(st, 2500, 3000, NEVER), 0);
 
   st_snapshot_t *snap = NULL;
@@ -536,6 +571,8 @@ START_TEST(test_export) {
   ck_assert_uint_eq(r->running_since_ms, 1000);
   ck_assert_uint_eq(r->gone_since_ms, 0);
   ck_assert_uint_eq(r->seen_mask, BIT(RUNNING));
+  ck_assert_uint_eq(r->evidence.process, EV1.process);
+  ck_assert_uint_eq(r->evidence.cpu_ns, EV1.cpu_ns);
 
   r = &snap->records[1];
   ck_assert_str_eq(r->uuid, U2);
@@ -546,6 +583,8 @@ START_TEST(test_export) {
   ck_assert_uint_eq(r->entered_ms, 2000);
   ck_assert_uint_eq(r->running_since_ms, 0);
   ck_assert_uint_eq(r->seen_mask, BIT(RUNNING) | BIT(PAUSED));
+  ck_assert_uint_eq(r->evidence.process, EV2.process);
+  ck_assert_uint_eq(r->evidence.cpu_ns, EV2.cpu_ns);
 
   r = &snap->records[2];
   ck_assert_str_eq(r->uuid, U3);
@@ -576,35 +615,48 @@ START_TEST(test_export) {
 }
 END_TEST
 
-/* Restore U1 (saved running, id 5, 4000 ms running, since 1000, saved at
- * 5000) and observe it once. */
+/* Restore U1 (saved running, id 5, reason 1, process EV1, 4000 ms
+ * running, since 1000, saved at 5000) and observe it once. */
 typedef struct {
   const char *title;
   bool same_clock;
   uint64_t import_ms;
   bool by_event;
   int id, state;
-  uint64_t at; /* observation */
+  uint64_t process; /* evidence of the observation */
+  uint64_t at;      /* observation */
   st_change_t change;
   st_restore_t restore;
+  st_continuity_t why;
   uint64_t gap;
   uint64_t now; /* view */
   uint64_t running, paused, uptime;
 } restore_case_t;
 
 static const restore_case_t restore_cases[] = {
-    {"same clock, id and state: credited", true, 6000, false, 5, RUNNING, 7000,
-     ST_NONE, ST_RESTORE_CREDITED, 2000, 8000, 7000, 0, 7000},
-    {"credited by an event", true, 6000, true, 5, RUNNING, 7000, ST_NONE,
-     ST_RESTORE_CREDITED, 2000, 8000, 7000, 0, 7000},
-    {"other id: not credited", true, 6000, false, 7, RUNNING, 7000, ST_NONE,
-     ST_RESTORE_NOT_CREDITED, 2000, 8000, 5000, 0, 1000},
-    {"other state: not credited, changed", true, 6000, false, 5, PAUSED, 7000,
-     ST_CHANGED, ST_RESTORE_NOT_CREDITED, 2000, 8000, 4000, 1000, 0},
-    {"other clock: not credited, no gap", false, 100, false, 5, RUNNING, 200,
-     ST_NONE, ST_RESTORE_NOT_CREDITED, 0, 300, 4100, 0, 100},
+    {"same clock, id, state and process: credited", true, 6000, false, 5,
+     RUNNING, 0x111, 7000, ST_NONE, ST_RESTORE_CREDITED, ST_CONT_CREDITED, 2000,
+     8000, 7000, 0, 7000},
+    {"first seen by an event: not credited", true, 6000, true, 5, RUNNING,
+     0x111, 7000, ST_NONE, ST_RESTORE_NOT_CREDITED, ST_CONT_EVENT, 2000, 8000,
+     5000, 0, 1000},
+    {"other id: not credited", true, 6000, false, 7, RUNNING, 0x111, 7000,
+     ST_NONE, ST_RESTORE_NOT_CREDITED, ST_CONT_ID, 2000, 8000, 5000, 0, 1000},
+    {"other state: not credited, changed", true, 6000, false, 5, PAUSED, 0x111,
+     7000, ST_CHANGED, ST_RESTORE_NOT_CREDITED, ST_CONT_STATE, 2000, 8000, 4000,
+     1000, 0},
+    {"other clock: not credited, no gap", false, 100, false, 5, RUNNING, 0x111,
+     200, ST_NONE, ST_RESTORE_NOT_CREDITED, ST_CONT_CLOCK, 0, 300, 4100, 0,
+     100},
+    {"no process evidence: not credited", true, 6000, false, 5, RUNNING, 0,
+     7000, ST_NONE, ST_RESTORE_NOT_CREDITED, ST_CONT_UNPROVABLE, 2000, 8000,
+     5000, 0, 1000},
+    {"another process: not credited", true, 6000, false, 5, RUNNING, 0x999,
+     7000, ST_NONE, ST_RESTORE_NOT_CREDITED, ST_CONT_PROCESS, 2000, 8000, 5000,
+     0, 1000},
     {"observation before the save is clamped", true, 6000, false, 5, RUNNING,
-     4000, ST_NONE, ST_RESTORE_CREDITED, 0, 5500, 4500, 0, 4500},
+     0x111, 4000, ST_NONE, ST_RESTORE_CREDITED, ST_CONT_CREDITED, 0, 5500, 4500,
+     0, 4500},
 };
 
 START_TEST(test_restore) {
@@ -623,11 +675,14 @@ START_TEST(test_restore) {
   ck_assert_uint_eq(v.uptime_ms, 0);
 
   st_result_t r;
-  int status = c->by_event
-                   ? st_event(st, U1, "one", c->id, c->state, 1, c->at, &r)
-                   : st_poll(st, U1, "one", c->id, c->state, 1, c->at, &r);
+  st_evidence_t ev = {.process = c->process};
+  int status =
+      c->by_event
+          ? st_event(st, U1, "one", c->id, c->state, 1, c->at, &r)
+          : st_poll_ev(st, U1, "one", c->id, c->state, 1, &ev, c->at, &r);
   ck_assert_int_eq(status, 0);
   ck_assert_msg(r.change == c->change, "%s: change %d", c->title, r.change);
+  ck_assert_msg(r.why == c->why, "%s: why %d", c->title, r.why);
   ck_assert_msg(r.restore == c->restore, "%s: restore %d", c->title, r.restore);
   ck_assert_msg(r.gap_ms == c->gap, "%s: gap %llu", c->title,
                 (unsigned long long)r.gap_ms);
@@ -650,6 +705,139 @@ START_TEST(test_restore) {
   ck_assert_int_eq(r.change, ST_NONE);
   ck_assert_int_eq(r.restore, ST_RESTORE_NONE);
   st_destroy(st);
+}
+END_TEST
+
+/* The continuity decision, as a table: the issue's experiments and each
+ * piece of evidence alone. P/Q: two processes; C/D: two vCPU times. */
+#define P 0x1001
+#define Q 0x2002
+#define C 700
+#define D 900
+typedef struct {
+  const char *title;
+  st_continuity_in_t in;
+  st_continuity_t want;
+} continuity_case_t;
+
+/* One row: same clock, present when saved, first seen by an event; saved
+ * id, state, reason, process, vCPU time; observed id, state, reason,
+ * process, vCPU time. */
+#define CIN(a_clk, a_pres, a_ev, a_sid, a_sst, a_srs, a_sp, a_sc, a_id, a_st,  \
+            a_rs, a_np, a_nc)                                                  \
+  {                                                                            \
+    .same_clock = (a_clk), .saved_present = (a_pres), .by_event = (a_ev),      \
+    .saved_id = (a_sid), .saved_state = (a_sst), .saved_reason = (a_srs),      \
+    .saved = {(a_sp), (a_sc)}, .id = (a_id), .state = (a_st),                  \
+    .reason = (a_rs), .now = {                                                 \
+      (a_np),                                                                  \
+      (a_nc)                                                                   \
+    }                                                                          \
+  }
+#define R RUNNING
+#define PA PAUSED
+#define OFF SHUTOFF
+
+static const continuity_case_t continuity_cases[] = {
+    /* clk pres ev | saved id state reason proc cpu | now id state reason
+     * proc cpu */
+    {"running, same process", CIN(1, 1, 0, 4, R, 1, P, 0, 4, R, 1, P, 0),
+     ST_CONT_CREDITED},
+    {"paused, same process, vCPU time still",
+     CIN(1, 1, 0, 4, PA, 1, P, C, 4, PA, 1, P, C), ST_CONT_CREDITED},
+    {"shut off: nothing proves it stayed off (started and stopped meanwhile)",
+     CIN(1, 1, 0, -1, OFF, 1, 0, 0, -1, OFF, 1, 0, 0), ST_CONT_UNPROVABLE},
+    {"running, id reused after a libvirtd restart, another process",
+     CIN(1, 1, 0, 4, R, 1, P, 0, 4, R, 1, Q, 0), ST_CONT_PROCESS},
+    {"paused, resumed and paused again: vCPU time moved",
+     CIN(1, 1, 0, 4, PA, 1, P, C, 4, PA, 1, P, D), ST_CONT_CPU},
+    {"paused, vCPU time unknown now",
+     CIN(1, 1, 0, 4, PA, 1, P, C, 4, PA, 1, P, 0), ST_CONT_CPU},
+    {"paused, vCPU time unknown when saved",
+     CIN(1, 1, 0, 4, PA, 1, P, 0, 4, PA, 1, P, C), ST_CONT_CPU},
+    {"paused, saved without any evidence (a version 1 file)",
+     CIN(1, 1, 0, 4, PA, 1, 0, 0, 4, PA, 1, P, C), ST_CONT_UNPROVABLE},
+    {"crashed (vCPUs stopped), vCPU time moved",
+     CIN(1, 1, 0, 4, CRASHED, 1, P, C, 4, CRASHED, 1, P, D), ST_CONT_CPU},
+    {"pmsuspended, still",
+     CIN(1, 1, 0, 4, PMSUSPENDED, 1, P, C, 4, PMSUSPENDED, 1, P, C),
+     ST_CONT_CREDITED},
+    {"running, vCPU time is no evidence for running",
+     CIN(1, 1, 0, 4, R, 1, P, C, 4, R, 1, P, D), ST_CONT_CREDITED},
+    {"running, process unknown now", CIN(1, 1, 0, 4, R, 1, P, 0, 4, R, 1, 0, 0),
+     ST_CONT_UNPROVABLE},
+    {"running, process unknown when saved (remote, version 1)",
+     CIN(1, 1, 0, 4, R, 1, 0, 0, 4, R, 1, P, 0), ST_CONT_UNPROVABLE},
+    {"running, both unknown (test driver)",
+     CIN(1, 1, 0, 4, R, 1, 0, 0, 4, R, 1, 0, 0), ST_CONT_UNPROVABLE},
+    {"running, another id", CIN(1, 1, 0, 4, R, 1, P, 0, 5, R, 1, P, 0),
+     ST_CONT_ID},
+    {"running, another reason", CIN(1, 1, 0, 4, R, 1, P, 0, 4, R, 2, P, 0),
+     ST_CONT_STATE},
+    {"running now, paused when saved",
+     CIN(1, 1, 0, 4, PA, 1, P, C, 4, R, 1, P, D), ST_CONT_STATE},
+    {"other clock", CIN(0, 1, 0, 4, R, 1, P, 0, 4, R, 1, P, 0), ST_CONT_CLOCK},
+    {"gone when saved", CIN(1, 0, 0, 4, R, 1, P, 0, 4, R, 1, P, 0),
+     ST_CONT_ABSENT},
+    {"first seen by an event", CIN(1, 1, 1, 4, R, 1, P, 0, 4, R, 1, P, 0),
+     ST_CONT_EVENT},
+    {"other clock wins over everything",
+     CIN(0, 0, 1, 1, R, 1, 0, 0, 2, PA, 2, Q, D), ST_CONT_CLOCK},
+};
+#undef R
+#undef PA
+#undef OFF
+
+START_TEST(test_continuity_table) {
+  const continuity_case_t *c = &continuity_cases[_i];
+  st_continuity_t got = st_continuity(&c->in);
+  ck_assert_msg(got == c->want, "%s: %d (%s), want %d (%s)", c->title, got,
+                st_continuity_text(got), c->want, st_continuity_text(c->want));
+}
+END_TEST
+
+/* Every combination of clock, presence, observation kind, saved state and
+ * whether state, reason, id, process and vCPU time agree: credited exactly
+ * when all agree, the domain is active and its process is known (and, for a
+ * state that stops the vCPUs, its vCPU time is known and still). */
+START_TEST(test_continuity_all) {
+  unsigned credited = 0, total = 0;
+  for (unsigned bits = 0; bits < (1u << 6); bits++)
+    for (int s = 0; s < ST_STATE_COUNT; s++)
+      for (int active = 0; active < 2; active++)
+        for (int sp = 0; sp < 2; sp++)         /* saved process: 0 or P */
+          for (int np = 0; np < 3; np++)       /* now: 0, P, Q */
+            for (int sc = 0; sc < 2; sc++)     /* saved cpu: 0 or C */
+              for (int nc = 0; nc < 3; nc++) { /* now: 0, C, D */
+                const uint64_t procs[] = {0, P, Q}, cpus[] = {0, C, D};
+                st_continuity_in_t in = {
+                    .same_clock = bits & 1,
+                    .saved_present = bits & 2,
+                    .by_event = !(bits & 4),
+                    .saved_id = active ? 3 : -1,
+                    .saved_state = s,
+                    .saved_reason = 1,
+                    .saved = {sp ? P : 0, sc ? C : 0},
+                    .id = (bits & 8) ? (active ? 3 : -1) : 9,
+                    .state = (bits & 16) ? s : (s + 1) % ST_STATE_COUNT,
+                    .reason = (bits & 32) ? 1 : 2,
+                    .now = {procs[np], cpus[nc]},
+                };
+                bool stops = s == PAUSED || s == CRASHED || s == PMSUSPENDED;
+                bool want = (bits & 63) == 63 && active && sp && np == 1 &&
+                            (!stops || (sc && nc == 1));
+                st_continuity_t got = st_continuity(&in);
+                ck_assert_msg((got == ST_CONT_CREDITED) == want,
+                              "bits %u state %d active %d proc %d/%d cpu "
+                              "%d/%d: %s",
+                              bits, s, active, sp, np, sc, nc,
+                              st_continuity_text(got));
+                credited += want;
+                total++;
+              }
+  /* 8 states, one way each; 3 of them also need the vCPU time. */
+  ck_assert_uint_eq(credited, 5 * 2 * 3 + 3 * 1);
+  ck_assert_uint_eq(total, 64 * 8 * 2 * 2 * 3 * 2 * 3);
 }
 END_TEST
 
@@ -685,7 +873,8 @@ START_TEST(test_restore_odd_record) {
   st_snapshot_free(snap);
 
   st_result_t res;
-  ck_assert_int_eq(st_poll(st, U1, "one", 5, RUNNING, 1, 6000, &res), 0);
+  ck_assert_int_eq(st_poll_ev(st, U1, "one", 5, RUNNING, 1, &EV1, 6000, &res),
+                   0);
   ck_assert_int_eq(res.restore, ST_RESTORE_CREDITED);
   st_view_t v;
   ck_assert(view_of(st, U1, 7000, &v));
@@ -707,9 +896,9 @@ START_TEST(test_round_trip) {
   st_tracker_t *st = st_create();
   ck_assert_int_eq(st_import(st, a, true, 5000), 0);
   st_result_t r;
-  ck_assert_int_eq(st_poll(st, U1, "one", 5, RUNNING, 1, 5000, &r), 0);
+  ck_assert_int_eq(st_poll_ev(st, U1, "one", 5, RUNNING, 1, &EV1, 5000, &r), 0);
   ck_assert_int_eq(r.restore, ST_RESTORE_CREDITED);
-  ck_assert_int_eq(st_poll(st, U2, "two", 6, PAUSED, 2, 5000, &r), 0);
+  ck_assert_int_eq(st_poll_ev(st, U2, "two", 6, PAUSED, 2, &EV2, 5000, &r), 0);
   ck_assert_int_eq(r.restore, ST_RESTORE_CREDITED);
   /* U3 stays pending (gone). */
 
@@ -918,11 +1107,15 @@ static Suite *tracker_suite(void) {
   tcase_add_test(tc, test_bad_arguments);
   tcase_add_test(tc, test_state_names);
   tcase_add_test(tc, test_foreach_stops);
+  tcase_add_test(tc, test_final_once);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("persistence");
   tcase_add_test(tc, test_export);
   tcase_add_loop_test(tc, test_restore, 0, STATIC_ARRAY_SIZE(restore_cases));
+  tcase_add_loop_test(tc, test_continuity_table, 0,
+                      STATIC_ARRAY_SIZE(continuity_cases));
+  tcase_add_test(tc, test_continuity_all);
   tcase_add_test(tc, test_restore_gone_record);
   tcase_add_test(tc, test_restore_odd_record);
   tcase_add_test(tc, test_round_trip);

@@ -27,7 +27,9 @@
 #define KIB 1024.0
 
 static uint64_t clock_ms;
-static uint64_t fake_clock(void) { return clock_ms; }
+static uint64_t fake_clock(void) {
+  return __atomic_load_n(&clock_ms, __ATOMIC_SEQ_CST);
+}
 
 static char dir[64];
 static char state_file[128];
@@ -273,6 +275,7 @@ START_TEST(test_notifications) {
   clock_ms += 500;
   ck_assert(hv_fake_emit(U1, HV_RUNNING, 3));
   ck_assert(hv_fake_emit(U1, HV_SHUTOFF, HV_SHUTOFF_CRASHED));
+  vi_priv_flush_notifications();
   ck_assert_uint_eq(stub_notification_count(), 3);
 
   const stub_notification_t *n = stub_notification(0);
@@ -296,6 +299,43 @@ START_TEST(test_notifications) {
   read_once();
   ck_assert_double_eq_tol(gauge("web1", "duration", "running"), 2.0, 1e-9);
   ck_assert_double_eq_tol(gauge("web1", "duration", "paused"), 0.5, 1e-9);
+  stub_shutdown();
+}
+END_TEST
+
+/* A notification plugin that takes long: blocks until released (or 2 s,
+ * and then the clock has moved on 5 s, as it would while it blocked). */
+static int slow_released;
+
+static void slow_plugin(void) {
+  for (int i = 0; i < 200; i++) {
+    if (__atomic_load_n(&slow_released, __ATOMIC_SEQ_CST))
+      return;
+    usleep(10000);
+  }
+  __atomic_add_fetch(&clock_ms, 5000, __ATOMIC_SEQ_CST);
+}
+
+START_TEST(test_slow_notification_plugin) {
+  /* The event thread takes each event's time at once: a slow notification
+   * plugin (dispatched by another thread) does not delay it. */
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(NULL);
+  read_once();
+  slow_released = 0;
+  stub_set_notification_hook(slow_plugin);
+  ck_assert(hv_fake_emit(U1, HV_PAUSED, 1));  /* its notification blocks */
+  ck_assert(hv_fake_emit(U1, HV_RUNNING, 3)); /* at once: paused 0 s */
+  __atomic_store_n(&slow_released, 1, __ATOMIC_SEQ_CST);
+  vi_priv_flush_notifications();
+  stub_set_notification_hook(NULL);
+  ck_assert_uint_eq(stub_notification_count(), 2);
+  ck_assert_str_eq(stub_notification_meta(stub_notification(0), "new_state"),
+                   "paused");
+  ck_assert_str_eq(stub_notification_meta(stub_notification(1), "new_state"),
+                   "running");
+  read_once();
+  ck_assert_double_eq_tol(gauge("web1", "duration", "paused"), 0.0, 1e-9);
   stub_shutdown();
 }
 END_TEST
@@ -401,13 +441,18 @@ START_TEST(test_domain_vanishes_mid_read) {
   ck_assert_int_eq(stub_log_count(LOG_WARNING, ""), 0);
 
   stub_clear();
+  read_once(); /* seen gone: its final totals, once, and no memory */
+  ck_assert(dispatched("goes", "duration", "running"));
+  ck_assert(!dispatched("goes", "memory", "rss"));
+  ck_assert(dispatched("stays", "duration", "running"));
+  stub_clear();
   read_once(); /* gone: no longer dispatched */
   ck_assert_uint_eq(stub_value_count_for("goes"), 0);
   ck_assert(dispatched("stays", "duration", "running"));
 
   hv_fake_vanish_in_read(U1); /* gone during the bulk call: skipped */
+  read_once();                /* its final totals */
   stub_clear();
-  read_once();
   read_once();
   ck_assert_uint_eq(stub_value_count_for("stays"), 0);
   ck_assert_double_eq(gauge("", "count", "domains"), 0);
@@ -415,27 +460,138 @@ START_TEST(test_domain_vanishes_mid_read) {
 }
 END_TEST
 
+/* ---- same name, new UUID ---- */
+
+START_TEST(test_same_name_new_uuid) {
+  /* undefine + define between two reads: the new UUID takes the name (and,
+   * with PluginInstanceFormat name, the identifier): one INFO line, and the
+   * old domain's final totals are not dispatched under the identifier that
+   * is now the new one's. */
+  hv_fake_domain(U1, "web1", -1, HV_SHUTOFF, 1);
+  start(NULL);
+  read_once();
+  clock_ms += 14000;
+  read_once();
+  ck_assert_double_eq_tol(gauge("web1", "duration", "shutoff"), 15.0, 1e-9);
+  hv_fake_remove(U1);
+  hv_fake_domain(U2, "web1", -1, HV_SHUTOFF, 1);
+  stub_clear();
+  read_once();
+  ck_assert_int_eq(stub_log_count(LOG_INFO, "domain \"web1\" has a new UUID " U2
+                                            " (was " U1),
+                   1);
+  /* one domain's: 8 duration-<state>, duration-total, uptime, domain_state */
+  ck_assert_uint_eq(stub_value_count_for("web1"), 11);
+  ck_assert_double_eq_tol(gauge("web1", "duration", "shutoff"), 0.0, 1e-9);
+  stub_clear();
+  read_once();
+  ck_assert_double_eq_tol(gauge("web1", "duration", "shutoff"), 1.0, 1e-9);
+  ck_assert_int_eq(stub_log_count(LOG_INFO, "has a new UUID"), 0);
+  stub_shutdown();
+}
+END_TEST
+
 /* ---- the state file across a restart ---- */
 
+/* A fake /proc under dir: pid 4242 runs U1 ("-uuid U1" on its command
+ * line), started at `start` ticks, one vCPU thread with `vcpu` ticks. */
+static void fake_proc(unsigned long start_ticks, unsigned long vcpu) {
+  char p[256], cmd[512];
+  snprintf(cmd, sizeof(cmd), "mkdir -p %s/proc/4242/task/4243", dir);
+  ck_assert_int_eq(system(cmd), 0);
+  snprintf(p, sizeof(p), "%s/proc/4242/cmdline", dir);
+  FILE *f = fopen(p, "w");
+  ck_assert_ptr_nonnull(f);
+  fwrite("qemu-system-x86_64\0-uuid\0" U1 "\0", 1,
+         sizeof("qemu-system-x86_64\0-uuid\0" U1), f);
+  fclose(f);
+  snprintf(p, sizeof(p), "%s/proc/4242/stat", dir);
+  f = fopen(p, "w");
+  ck_assert_ptr_nonnull(f);
+  fprintf(f,
+          "4242 (qemu-system-x86) S 1 1 1 0 -1 0 0 0 0 0 5 5 0 0 20 0 3 0 "
+          "%lu 1000 100\n",
+          start_ticks);
+  fclose(f);
+  snprintf(p, sizeof(p), "%s/proc/4242/task/4243/stat", dir);
+  f = fopen(p, "w");
+  ck_assert_ptr_nonnull(f);
+  fprintf(f,
+          "4243 (CPU 0/KVM) S 1 1 1 0 -1 0 0 0 0 0 %lu 0 0 0 20 0 3 0 "
+          "%lu 1000 100\n",
+          vcpu, start_ticks);
+  fclose(f);
+  snprintf(p, sizeof(p), "%s/proc", dir);
+  vi_priv_set_proc_root(p);
+}
+
+static void clear_proc(void) {
+  char cmd[256];
+  snprintf(cmd, sizeof(cmd), "rm -rf %s/proc", dir);
+  ck_assert_int_eq(system(cmd), 0);
+  vi_priv_set_proc_root(NULL);
+}
+
+/* web1 (U1, id 7) runs 5 s, collectd is down 2 s, comes back in `state`
+ * with the process evidence of fake_proc(start2, vcpu2) (start2 0: no
+ * process found). */
+typedef struct {
+  const char *title;
+  int state1, state2;
+  unsigned long start2, vcpu2;
+  const char *log; /* the INFO line's tail */
+  const char *total_state;
+  double total;
+} restart_case_t;
+
+static const restart_case_t restart_cases[] = {
+    {"same process: credited", HV_RUNNING, HV_RUNNING, 500, 10,
+     "credited to running (same libvirt id, state and process)", "running",
+     8.0},
+    {"no process (not a local QEMU domain): not credited", HV_RUNNING,
+     HV_RUNNING, 0, 0,
+     "credited to no state: continuity is not proven (nothing proves",
+     "running", 6.0},
+    {"another process with the same id: not credited", HV_RUNNING, HV_RUNNING,
+     900, 10, "continuity is not proven (another process", "running", 6.0},
+    {"paused, vCPU time still: credited", HV_PAUSED, HV_PAUSED, 500, 10,
+     "credited to paused", "paused", 8.0},
+    {"paused, vCPU time moved (resumed and paused): not credited", HV_PAUSED,
+     HV_PAUSED, 500, 11, "its vCPU time moved", "paused", 6.0},
+};
+
 START_TEST(test_state_kept_across_restart) {
-  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  const restart_case_t *c = &restart_cases[_i];
+  hv_fake_domain(U1, "web1", 7, c->state1, 1);
+  fake_proc(500, 10);
   start(NULL);
   read_once();
   clock_ms += 4000;
-  read_once();     /* 5 s running */
+  read_once();     /* 5 s */
   stub_shutdown(); /* saves */
   ck_assert_int_eq(access(state_file, F_OK), 0);
 
   stub_clear();
+  clear_proc();
+  if (c->start2 != 0)
+    fake_proc(c->start2, c->vcpu2);
   clock_ms += 2000; /* collectd down 2 s; same libvirt id and state */
+  hv_fake_domain(U1, "web1", 7, c->state2, 1);
   start(NULL);
   ck_assert_int_eq(stub_log_count(LOG_INFO, "restored 1 domain(s)"), 1);
   read_once();
-  ck_assert_int_eq(
-      stub_log_count(LOG_INFO, "since the last save are credited to running"),
-      1);
-  ck_assert_double_eq_tol(gauge("web1", "duration", "running"), 8.0, 1e-9);
+  if (stub_log_count(LOG_INFO, c->log) != 1)
+    stub_log_dump();
+  ck_assert_msg(stub_log_count(LOG_INFO, c->log) == 1,
+                "%s: no INFO line \"%s\"", c->title, c->log);
+  ck_assert_msg(stub_log_count(LOG_INFO, "since the last save are credited") ==
+                    1,
+                "%s", c->title);
+  double got = gauge("web1", "duration", c->total_state);
+  ck_assert_msg(got > c->total - 1e-9 && got < c->total + 1e-9, "%s: %g",
+                c->title, got);
   stub_shutdown();
+  clear_proc();
 }
 END_TEST
 
@@ -649,6 +805,33 @@ START_TEST(test_quoted_booleans) {
 }
 END_TEST
 
+static void no_events(oconfig_item_t *b) {
+  stub_block_add_boolean(b, "LifecycleEvents", false);
+}
+
+START_TEST(test_poll_timed_after_reconnect) {
+  /* A transition found by a poll is timed after a slow reconnect, not at a
+   * time taken before it (that was early by the whole connect time). */
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(no_events);
+  read_once();
+  hv_fake_drop();
+  read_once(); /* the connection is lost; the next read reconnects */
+  hv_fake_domain(U1, "web1", 7, HV_PAUSED, 1);
+  hv_fake_hang(HV_FAKE_CONNECT);
+  stub_clear();
+  timed_read(); /* the reader thread is held in the connect */
+  ck_assert(hv_fake_wait_hung(5000));
+  __atomic_add_fetch(&clock_ms, 5000, __ATOMIC_SEQ_CST); /* a slow connect */
+  hv_fake_release();
+  ck_assert(vi_priv_wait_idle(5000));
+  timed_read(); /* collects that cycle's view */
+  ck_assert_double_eq_tol(gauge("web1", "duration", "paused"), 0.0, 1e-9);
+  ck_assert_double_eq_tol(gauge("web1", "duration", "running"), 7.0, 1e-9);
+  stub_shutdown();
+}
+END_TEST
+
 /* ---- configuration errors ---- */
 
 static const struct {
@@ -707,12 +890,16 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_stats_period_set_once);
   tcase_add_test(tc, test_stats_period_failure_logged_once);
   tcase_add_test(tc, test_notifications);
+  tcase_add_test(tc, test_slow_notification_plugin);
+  tcase_add_test(tc, test_same_name_new_uuid);
+  tcase_add_test(tc, test_poll_timed_after_reconnect);
   tcase_add_test(tc, test_notifications_off_poll_timed);
   tcase_add_test(tc, test_reconnect);
   tcase_add_test(tc, test_refused_from_the_start);
   tcase_add_test(tc, test_read_failure_logged_once);
   tcase_add_test(tc, test_domain_vanishes_mid_read);
-  tcase_add_test(tc, test_state_kept_across_restart);
+  tcase_add_loop_test(tc, test_state_kept_across_restart, 0,
+                      sizeof(restart_cases) / sizeof(restart_cases[0]));
   tcase_add_test(tc, test_corrupt_state_file_moved_aside);
   tcase_add_test(tc, test_periodic_save);
   tcase_add_test(tc, test_hung_read_bounded);

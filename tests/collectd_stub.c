@@ -93,7 +93,13 @@ size_t stub_value_count_for(const char *plugin_instance) {
   return n;
 }
 
+static void (*notification_hook)(void);
+
+void stub_set_notification_hook(void (*fn)(void)) { notification_hook = fn; }
+
 int plugin_dispatch_notification(const notification_t *n) {
+  if (notification_hook != NULL)
+    notification_hook();
   pthread_mutex_lock(&lock);
   if (nnotifications < MAX_NOTIFICATIONS) {
     stub_notification_t *s = &notifications[nnotifications++];

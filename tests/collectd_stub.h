@@ -47,6 +47,9 @@ const stub_value_t *stub_value(const char *host, const char *plugin_instance,
 size_t stub_value_count_for(const char *plugin_instance);
 
 size_t stub_notification_count(void);
+/* Called (unlocked) at the start of every plugin_dispatch_notification, as
+ * a notification plugin would be: a slow one can be simulated. NULL: none. */
+void stub_set_notification_hook(void (*fn)(void));
 const stub_notification_t *stub_notification(size_t i);
 /* A meta value of a notification as text, or NULL. */
 const char *stub_notification_meta(const stub_notification_t *n,

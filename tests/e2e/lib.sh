@@ -639,6 +639,20 @@ csv_last() {
         }' "$f"
 }
 
+# last_row IDENT: ROW_E and ROW_V (epoch, first value) of IDENT's last csv
+# row, from ONE read of the file (empty if none): a value and its time are
+# never taken from two different rows. For several identifiers, read_cycle.
+last_row() {
+    local f row
+    ROW_E= ROW_V=
+    f=$(csv_file "$1") || return 0
+    row=$(tail -n 1 "$f")
+    case $row in epoch*|"") return 0 ;; esac
+    ROW_E=${row%%,*}
+    row=${row#*,}
+    ROW_V=${row%%,*}
+}
+
 _csv_has_rows() { [ "$(csv_rows "$1")" -ge "${2:-1}" ]; }
 
 # wait_csv IDENT [MIN_ROWS] [TIMEOUT]

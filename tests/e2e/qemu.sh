@@ -27,6 +27,16 @@
 #     S2 a real guest kernel panic (pvpanic, on_crash preserve): crashed
 #        (panicked) in domain_state, uptime 0, a FAILURE notification,
 #        duration-crashed; destroy and start again
+#   Continuity across collectd restarts (issue 17; Interval 1)
+#     S3 running, same QEMU process: the downtime is credited to running;
+#        paused and still paused (vCPU time unmoved): credited to paused;
+#        paused, resumed (the guest works), paused again while collectd is
+#        down: not credited (its vCPU time moved), duration-running and
+#        duration-paused exclude the downtime
+#   Memory, live stats period (issue 17)
+#     M6 a balloon whose period is 0 at collectd's start gets one set live
+#        by `virsh dommemstat --period 2 --live`: memory-used comes, without
+#        a collectd restart
 #
 # Needs root, qemu-system-x86, socat, busybox-static, cpio and the Debian
 # cloud kernel package from apt (tests/install-deps.sh installs all but the
@@ -49,6 +59,7 @@ P=virt_inspector
 TOL=0.2 # seconds: virsh round trip + event delivery under TCG on 2 cores
 MIB=1048576
 
+HEALTH_Q="$E2E_HOST/virt_inspector"
 G_MEM=vi-e2e-stats      # virtio balloon, stats period 1
 G_NONE=vi-e2e-noballoon # <memballoon model='none'/>
 G_NOST=vi-e2e-noperiod  # virtio balloon, no stats period
@@ -412,6 +423,26 @@ check_used_formula "$G_MEM" usable "M5 UsedMemory usable, $G_MEM"
 check_used_formula "$G_NOST" usable "M5 UsedMemory usable, $G_NOST"
 assert_absent "$ID_NONE/memory-used"
 assert_count_log "\[(error|warning)\] $P plugin" 0 "no ERROR/WARNING line from the plugin in the memory runs"
+
+note "M6: a stats period set live by someone else is noticed"
+vq dommemstat "$G_NOST" --period 0 --live >/dev/null 2>&1 || not_ok "M6 virsh dommemstat $G_NOST --period 0 --live"
+start_collectd "$(vi_conf "$T/mem6.state")" || e2e_bail "collectd did not restart for M6"
+t_m6=$EPOCHREALTIME
+wait_csv_newer "$HEALTH_Q/count-domains" "$t_m6" 10
+wait_intervals 3
+if _csv_newer "$ID_NOST/memory-used" "$t_m6"; then
+    not_ok "M6 with period 0 at the start, $G_NOST has no memory-used (a row at $(csv_last "$ID_NOST/memory-used" epoch))"
+else
+    ok "M6 with period 0 at the start, $G_NOST has no memory-used"
+fi
+vq dommemstat "$G_NOST" --period 2 --live >/dev/null 2>&1 || not_ok "M6 virsh dommemstat $G_NOST --period 2 --live"
+t_p=$EPOCHREALTIME
+if wait_csv_newer "$ID_NOST/memory-used" "$t_p" 15; then
+    ok "M6 memory-used of $G_NOST comes $(calc 'e - t' e="$(csv_last "$ID_NOST/memory-used" epoch)" t="$t_p") s after the live period change (no restart)"
+    check_used_formula "$G_NOST" unused "M6 $G_NOST after the live period change"
+else
+    not_ok "M6 memory-used of $G_NOST comes within 15 s of 'dommemstat --period 2 --live' (issue 17: never, until a restart)"
+fi
 stop_collectd
 
 note "destroying $G_NONE and $G_NOST (the state tests need the CPU)"
@@ -572,4 +603,65 @@ else
     not_ok "S2 notifications: got '$seq', expected /$re/"
 fi
 assert_count_log "\[(error|warning)\] $P plugin" 0 "no ERROR/WARNING line from the plugin in the state runs"
+
+# ------------------------------- continuity across restarts, Interval 1 ----
+
+# s3_restart DESC: stop collectd (saved), run "$@" while it is down, start
+# it again; sets S3_DOWN / S3_UP (wall clock) and the before rows
+s3_restart() {
+    wait_intervals 2
+    last_row "$ID/duration-total"; S3_TOTB=$ROW_V S3_EB=$ROW_E
+    last_row "$ID/duration-running"; S3_RB=$ROW_V S3_REB=$ROW_E
+    last_row "$ID/duration-paused"; S3_PB=${ROW_V:-0} S3_PEB=$ROW_E
+    stop_collectd
+    S3_DOWN=$EPOCHREALTIME
+    "$@"
+    S3_UP=$EPOCHREALTIME
+    start_collectd "$(vi_conf "$T/s3.state")" || e2e_bail "collectd did not restart (S3)"
+    wait_csv_newer "$ID/duration-total" "$S3_UP" 10
+    wait_intervals 1
+    last_row "$ID/duration-total"; S3_TOTA=$ROW_V S3_EA=$ROW_E
+    last_row "$ID/duration-running"; S3_RA=$ROW_V S3_REA=$ROW_E
+    last_row "$ID/duration-paused"; S3_PA=${ROW_V:-0} S3_PEA=$ROW_E
+}
+s3_hold() { hold 2; }
+s3_resume_work_pause() {
+    vdo resume "$G"
+    guest_cmd "$G" alloc 16 30 >/dev/null || not_ok "S3 the resumed guest works (alloc 16)"
+    guest_cmd "$G" free >/dev/null
+    vdo suspend "$G"
+}
+
+note "S3: collectd restarts; the QEMU process and vCPU time prove continuity"
+guest_boot_wait "$(mono)" "$G" || e2e_bail "$G does not answer"
+COLLECTD_INTERVAL=1
+start_collectd "$(vi_conf "$T/s3.state")" || e2e_bail "collectd did not start (S3)"
+wait_csv "$ID/duration-total" 2 15
+RE_S3="$P plugin: domain \"$G\": the [0-9.]+ s since the last save are credited to"
+n0=$(count_log "$RE_S3 running \(same libvirt id, state and process\)")
+s3_restart s3_hold
+assert_count_log "\[info\] $RE_S3 running \(same libvirt id, state and process\)" $((n0 + 1)) \
+    "S3 running, same process: the downtime is credited to running (INFO)"
+check "S3 running: duration-running continued through the downtime" \
+    "$(calc 'a - b' a="$S3_RA" b="$S3_RB")" "~" "$(calc 'a - b' a="$S3_REA" b="$S3_REB")" "$TOL"
+
+vdo suspend "$G"
+n1=$(count_log "$RE_S3 paused \(same libvirt id, state and process\)")
+s3_restart s3_hold
+assert_count_log "\[info\] $RE_S3 paused \(same libvirt id, state and process\)" $((n1 + 1)) \
+    "S3 paused and still paused (vCPU time unmoved): the downtime is credited to paused (INFO)"
+check "S3 paused: duration-paused continued through the downtime" \
+    "$(calc 'a - b' a="$S3_PA" b="$S3_PB")" "~" "$(calc 'a - b' a="$S3_PEA" b="$S3_PEB")" "$TOL"
+
+n2=$(count_log "$RE_S3 no state: continuity is not proven \(its vCPU time moved")
+s3_restart s3_resume_work_pause
+assert_count_log "\[info\] $RE_S3 no state: continuity is not proven \(its vCPU time moved" $((n2 + 1)) \
+    "S3 paused, resumed and paused again while collectd was down: not credited, vCPU time moved (INFO)"
+check "S3 the downtime is not in duration-paused (issue 17: it was)" \
+    "$(calc 'a - b' a="$S3_PA" b="$S3_PB")" "<=" \
+    "$(calc '(ea - eb) - (up - down)' ea="$S3_PEA" eb="$S3_PEB" up="$S3_UP" down="$S3_DOWN")" "$TOL"
+assert_num "S3 duration-running unchanged (the unseen run is credited to no state)" "$S3_RA" "$S3_RB"
+vdo resume "$G"
+assert_count_log "\[(error|warning)\] $P plugin" 0 "no ERROR/WARNING line from the plugin in the continuity runs"
+stop_collectd
 note "suite time: $(calc 'b - a' a="$m0" b="$(mono)") s since the guests were started"
