@@ -45,13 +45,18 @@ dash_subst() {
     printf '%s' "$e"
 }
 
+# DASH_EXPR["TITLE|REFID"]: every query of the file, read once
+declare -A DASH_EXPR=()
+while IFS=$'\t' read -r title ref expr; do
+    DASH_EXPR["$title|$ref"]=$expr
+done < <(jq -r '.panels[] | ., (.panels // [])[] | .title as $t | .targets[]?
+    | [$t, .refId, .expr] | @tsv' "$DASHBOARD" 2>/dev/null)
+
 # dash_expr TITLE [REFID]: the substituted query REFID (default A) of the
 # panel titled TITLE
 dash_expr() {
-    local e
-    e=$(dash_panels | jq -r --arg t "$1" --arg r "${2:-A}" \
-        'select(.title == $t) | .targets[]? | select(.refId == $r) | .expr')
-    [ -n "$e" ] || { not_ok "dashboard: no panel '$1' with a query $2"; return 1; }
+    local e=${DASH_EXPR["$1|${2:-A}"]:-}
+    [ -n "$e" ] || { not_ok "dashboard: no panel '$1' with a query ${2:-A}"; return 1; }
     dash_subst "$e"
 }
 
@@ -104,7 +109,8 @@ DASH_T=$(now)
 DASH_RANGE=$(calc "int(t - a) + 3" t="$DASH_T" a="$t1")
 DASH_RANGE=${DASH_RANGE%.*}
 DASH_START=$(calc "t - r" t="$DASH_T" r="$DASH_RANGE")
-for dom in $A $C; do wait_scraped $dom "$DASH_T"; done
+prom_wait_newer "$D{virt_inspector=~\"$A|$C\"}" "$DASH_T" 20 ||
+    e2e_bail "no sample of $A and $C newer than $DASH_T in Prometheus within 20 s ($PROM_ERROR)"
 note "dashboard range: [$DASH_START, $DASH_T] (\$__range = ${DASH_RANGE}s)"
 
 # the variables: label_values(SELECTOR, LABEL) as a PromQL count by
@@ -117,8 +123,11 @@ while IFS=$'\t' read -r name def; do
             domain) want="$A $C" ;;
             esac
             for w in $want; do
-                grep -q "=\"$w\"}" <<<"$out" && ok "dashboard variable $name lists $w" ||
+                if grep -q "=\"$w\"}" <<<"$out"; then
+                    ok "dashboard variable $name lists $w"
+                else
                     not_ok "dashboard variable $name lists $w: got $(tr '\n' ' ' <<<"$out")"
+                fi
             done
             [ "$name" = domain ] && assert_eq "dashboard variable domain lists no health series (read, domains)" \
                 "$(grep -cE '="(read|domains)"}' <<<"$out")" 0
