@@ -24,6 +24,9 @@
 #      ... and the README's rrdtool (fetch MAX) and csv recipes for it
 #   5. the example rules: `promtool check rules`, `promtool test rules`,
 #      and the recording rules give a value for the live domains
+#   6. the Grafana dashboard (contrib/grafana): every panel's query returns
+#      data for the test domains, plausible where the truth is known
+#      (tests/e2e/dashboard.sh, sourced at the end)
 #
 # Tolerances, stated once:
 #   - the bound: every answer within one scrape + one Interval
@@ -401,3 +404,7 @@ if wait_until 10 _alert_pending; then
 else
     not_ok "alert VirtInspectorAvailabilityLow pending for $A: $(prom_query 'ALERTS' 2>&1 | head -n 3 | tr '\n' ' ')"
 fi
+
+# ------------------------------------------- 6. the Grafana dashboard ----
+
+. "$E2E_LIB_DIR/dashboard.sh"
