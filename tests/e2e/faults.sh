@@ -36,18 +36,6 @@ TOL=0.1 # seconds: ms rounding and the clock conversion below
 COLLECTD_INTERVAL=1
 HANG_RE="virt_inspector plugin: libvirt connection \"$(sed 's/[][\.*^$+?(){}|/]/\\&/g' <<<"$LV_URI")\" has not answered for [0-9.]+ s"
 
-# vi_conf STATEFILE [EXTRA]: the plugin's config block
-vi_conf() {
-    cat <<EOF
-LoadPlugin virt_inspector
-<Plugin virt_inspector>
-  Connection "$LV_URI"
-  StateFile "$1"
-  ${2:-}
-</Plugin>
-EOF
-}
-
 # row IDENT: "EPOCH VALUE" of the last csv row, read at once (one row).
 row() {
     local f

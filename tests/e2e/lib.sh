@@ -26,6 +26,7 @@
 #   vdo CMD ARGS        one timed virsh action: VDO_T (wall), VDO_M (mono)
 #   mono                the test's monotonic clock (seconds)
 #   hold SECS           a scripted stint (the only sleep; see below)
+#   vi_conf STATEFILE [EXTRA]           the plugin's config block on $LV_URI
 #   start_collectd BODY / start_collectd_expect_fail BODY / stop_collectd
 #   getval / listval / wait_value / wait_listed / csv_file / csv_last /
 #   csv_rows / wait_csv / wait_csv_newer / wait_intervals N
@@ -453,6 +454,19 @@ virsh_create() {
 }
 
 # ------------------------------------------------------------- collectd ----
+
+# vi_conf STATEFILE [EXTRA]: the plugin's config block on $LV_URI (the
+# suite's libvirtd), with EXTRA lines inside it.
+vi_conf() {
+    cat <<EOF
+LoadPlugin virt_inspector
+<Plugin virt_inspector>
+  Connection "$LV_URI"
+  StateFile "$1"
+  ${2:-}
+</Plugin>
+EOF
+}
 
 # collectd_conf BODY: write $COLLECTD_CONF (Interval $COLLECTD_INTERVAL).
 collectd_conf() {

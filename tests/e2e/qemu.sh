@@ -74,18 +74,6 @@ QEMU_GUESTS=()
 # for a timed action)
 vq() { timeout 60 virsh -q -c "$LV_URI" "$@"; }
 
-# vi_conf STATEFILE [EXTRA]: the plugin's config block
-vi_conf() {
-    cat <<EOF
-LoadPlugin $P
-<Plugin $P>
-  Connection "$LV_URI"
-  StateFile "$1"
-  ${2:-}
-</Plugin>
-EOF
-}
-
 # dommemstat DOMAIN: sets MS_<tag> (MS_available, MS_unused, MS_usable,
 # MS_actual, MS_last_update, ...) from `virsh dommemstat`
 dommemstat() {

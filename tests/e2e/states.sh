@@ -55,18 +55,6 @@ TOL=0.1 # seconds: virsh round trip + event delivery + ms rounding
 
 # ------------------------------------------------------------- helpers ----
 
-# vi_conf STATEFILE [EXTRA]: the plugin's config block
-vi_conf() {
-    cat <<EOF
-LoadPlugin virt_inspector
-<Plugin virt_inspector>
-  Connection "$LV_URI"
-  StateFile "$1"
-  ${2:-}
-</Plugin>
-EOF
-}
-
 # Never call virsh_run in a subshell ($(...), a pipe): its command counter
 # would not advance and the next call would read an old answer.
 
