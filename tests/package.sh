@@ -161,21 +161,10 @@ out=$(timeout 60 virsh -q -c "$QURI" define "$T/dom.xml" 2>&1) ||
   e2e_bail "virsh define a QEMU domain in the private libvirtd: $out"
 mkdir -p "$T/conf.d"
 cp -a /etc/collectd/collectd.conf.d/. "$T/conf.d/"
-cat >"$T/conf.d/zzz-package-test.conf" <<CONF
-# tests/package.sh: a log file and a socket to read values; nothing else
-LoadPlugin logfile
-<Plugin logfile>
-  LogLevel info
-  File "$COLLECTD_LOG"
-  Timestamp true
-  PrintSeverity true
-</Plugin>
-LoadPlugin unixsock
-<Plugin unixsock>
-  SocketFile "$COLLECTD_SOCK"
-  SocketGroup "root"
-</Plugin>
-CONF
+{
+  echo "# tests/package.sh: a log file and a socket to read values; nothing else"
+  collectd_io_conf
+} >"$T/conf.d/zzz-package-test.conf"
 cmp -s "$T/conf.d/virt_inspector.conf" /etc/collectd/collectd.conf.d/virt_inspector.conf &&
   ok "the run reads the installed snippet unchanged" ||
   not_ok "the copied snippet differs from the installed one"
