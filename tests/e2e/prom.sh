@@ -117,46 +117,41 @@ prom_stop() {
     PROM_PID=
 }
 
+# _prom_get ENDPOINT CURL-ARGS...: GET $PROM_URL/api/v1/ENDPOINT; the JSON
+# answer in PROM_OUT, or status 1 and PROM_ERROR (curl's or Prometheus's).
+_prom_get() {
+    local ep=$1
+    shift
+    PROM_ERROR= PROM_OUT=
+    if ! PROM_OUT=$(curl -sS --max-time 10 -G "$PROM_URL/api/v1/$ep" "$@" 2>&1); then
+        PROM_ERROR="curl: $PROM_OUT"
+        return 1
+    fi
+    if [ "$(jq -r .status <<<"$PROM_OUT" 2>/dev/null)" != success ]; then
+        PROM_ERROR=$(jq -r '.error // empty' <<<"$PROM_OUT" 2>/dev/null)
+        PROM_ERROR=${PROM_ERROR:-$PROM_OUT}
+        return 1
+    fi
+}
+
 # prom_query EXPR [TIME]: see above.
 prom_query() {
-    local out
     local -a at=()
     [ -n "${2:-}" ] && at=(--data-urlencode "time=$2")
-    PROM_ERROR=
-    if ! out=$(curl -sS --max-time 10 -G "$PROM_URL/api/v1/query" \
-        --data-urlencode "query=$1" "${at[@]}" 2>&1); then
-        PROM_ERROR="curl: $out"
-        return 1
-    fi
-    if [ "$(jq -r .status <<<"$out" 2>/dev/null)" != success ]; then
-        PROM_ERROR=$(jq -r '.error // empty' <<<"$out" 2>/dev/null)
-        PROM_ERROR=${PROM_ERROR:-$out}
-        return 1
-    fi
+    _prom_get query --data-urlencode "query=$1" "${at[@]}" || return 1
     jq -r '.data as $d
         | if $d.resultType == "vector" then
             $d.result[] | "{\(.metric | to_entries | map("\(.key)=\"\(.value)\"") | join(","))} \(.value[1])"
           elif $d.resultType == "scalar" then "{} \($d.result[1])"
-          else error("unexpected result type \($d.resultType)") end' <<<"$out" | sort
+          else error("unexpected result type \($d.resultType)") end' <<<"$PROM_OUT" | sort
 }
 
 # prom_query_range EXPR START END STEP: see above.
 prom_query_range() {
-    local out
-    PROM_ERROR=
-    if ! out=$(curl -sS --max-time 10 -G "$PROM_URL/api/v1/query_range" \
-        --data-urlencode "query=$1" --data-urlencode "start=$2" \
-        --data-urlencode "end=$3" --data-urlencode "step=$4" 2>&1); then
-        PROM_ERROR="curl: $out"
-        return 1
-    fi
-    if [ "$(jq -r .status <<<"$out" 2>/dev/null)" != success ]; then
-        PROM_ERROR=$(jq -r '.error // empty' <<<"$out" 2>/dev/null)
-        PROM_ERROR=${PROM_ERROR:-$out}
-        return 1
-    fi
+    _prom_get query_range --data-urlencode "query=$1" --data-urlencode "start=$2" \
+        --data-urlencode "end=$3" --data-urlencode "step=$4" || return 1
     jq -r '.data.result[]
-        | "{\(.metric | to_entries | map("\(.key)=\"\(.value)\"") | join(","))} \(.values | length) \(.values[-1][1])"' <<<"$out" | sort
+        | "{\(.metric | to_entries | map("\(.key)=\"\(.value)\"") | join(","))} \(.values | length) \(.values[-1][1])"' <<<"$PROM_OUT" | sort
 }
 
 # prom_scalar EXPR [TIME]: see above.
