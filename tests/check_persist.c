@@ -50,16 +50,21 @@ static void teardown(void) {
   rmdir(dir);
 }
 
-/* A tracker with one running domain, saved at 5000 on boot `boot`. */
-static void save_one(const char *boot) {
-  write_file(boot_path, boot);
-  persist_t *p = persist_create(path, boot_path, 1000, 0);
+/* Saves, through p, a tracker with one running domain at 5000. */
+static void save_one_with(persist_t *p) {
   st_tracker_t *st = st_create();
   ck_assert_int_eq(st_poll(st, U1, "a", 3, 1, 1, 1000, NULL), 0);
   st_snapshot_t *snap;
   ck_assert_int_eq(persist_snapshot(p, st, 5000, &snap), 0);
   ck_assert_int_eq(persist_write(p, snap, false), 0);
   st_destroy(st);
+}
+
+/* A tracker with one running domain, saved at 5000 on boot `boot`. */
+static void save_one(const char *boot) {
+  write_file(boot_path, boot);
+  persist_t *p = persist_create(path, boot_path, 1000, 0);
+  save_one_with(p);
   persist_destroy(p);
   write_file(boot_path, BOOT_A "\n");
 }
@@ -186,16 +191,11 @@ START_TEST(test_unknown_boot_both_runs) {
   unlink(boot_path);
   persist_t *p = persist_create(path, boot_path, 1000, 0);
   ck_assert(!persist_boot_id_known(p));
-  st_tracker_t *st = st_create();
-  ck_assert_int_eq(st_poll(st, U1, "a", 3, 1, 1, 1000, NULL), 0);
-  st_snapshot_t *snap;
-  ck_assert_int_eq(persist_snapshot(p, st, 5000, &snap), 0);
-  ck_assert_int_eq(persist_write(p, snap, false), 0);
-  st_destroy(st);
+  save_one_with(p);
   persist_destroy(p);
 
   p = persist_create(path, boot_path, 1000, 0);
-  st = st_create();
+  st_tracker_t *st = st_create();
   persist_loaded_t l;
   persist_load(p, st, 6000, &l);
   ck_assert_int_eq(l.outcome, PERSIST_LOADED);
