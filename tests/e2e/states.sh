@@ -517,7 +517,7 @@ if wait_cycle 10 "$ID/duration-running"; then
 fi
 if kill -0 "$COLLECTD_PID" 2>/dev/null; then ok "collectd keeps running"; else not_ok "collectd keeps running"; fi
 stop_collectd
-assert_eq "a good state file is written at shutdown" "$(head -n 1 "$BAD" 2>&1)" "virt_inspector-state 2"
+assert_eq "a good state file is written at shutdown" "$(head -n 1 "$BAD" 2>&1)" "virt_inspector-state 3"
 
 # ------------------------------------ 8. collectd's virt plugin beside us ----
 
