@@ -245,10 +245,14 @@ st_continuity_t st_continuity(const st_continuity_in_t *in) {
 }
 
 bool st_same_run(const st_continuity_in_t *in) {
+  /* A snapshot reverted meanwhile (QEMU can load one into the running
+   * process) is a start all the same. */
+  bool reverted = from_snapshot(in->state, in->reason) &&
+                  !from_snapshot(in->saved_state, in->saved_reason);
   return in->same_clock && in->saved_present &&
          st_state_is_up(in->saved_state) && st_state_is_up(in->state) &&
          in->id >= 0 && in->id == in->saved_id && in->saved.process != 0 &&
-         in->now.process == in->saved.process;
+         in->now.process == in->saved.process && !reverted;
 }
 
 /* The first observation of a restored domain. */

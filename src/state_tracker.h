@@ -126,8 +126,9 @@ typedef struct {
 st_continuity_t st_continuity(const st_continuity_in_t *in);
 /* Whether the facts prove the same run of a domain that was up at the save
  * and is up now (same clock, present when saved, the same libvirt id and a
- * known, unchanged process): its uptime then goes on from the saved start
- * even if the gap is not credited (a state change meanwhile). */
+ * known, unchanged process, and no snapshot reverted: see st_is_start):
+ * its uptime then goes on from the saved start even if the gap is not
+ * credited (a state change meanwhile). */
 bool st_same_run(const st_continuity_in_t *in);
 /* A short phrase for a log line ("another process"...). Static storage. */
 const char *st_continuity_text(st_continuity_t why);

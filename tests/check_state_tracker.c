@@ -606,6 +606,16 @@ START_TEST(test_uptime_across_restart) {
   ck_assert_uint_eq(v.in_state_ms, 500);
   st_destroy(st);
 
+  /* The same process, but running "from snapshot" now: a snapshot was
+   * reverted in it while collectd was down, a start. */
+  st = st_create();
+  ck_assert_int_eq(st_import(st, snap, true, 3500), 0);
+  ck_assert_int_eq(
+      st_poll_ev(st, U2, "two", 6, RUNNING, R_FROM_SNAPSHOT, &ev, 4000, &r), 0);
+  ck_assert(view_of(st, U2, 5000, &v));
+  ck_assert_uint_eq(v.uptime_ms, 1000);
+  st_destroy(st);
+
   /* Credited (same process, paused, vCPU time unmoved): both go on. */
   st = st_create();
   ck_assert_int_eq(st_import(st, snap, true, 3500), 0);
