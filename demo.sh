@@ -54,7 +54,7 @@ echo "== live values of the test hypervisor's domain \"test\""
 echo "\$ collectdctl listval"
 listval | grep virt_inspector | sed 's/^/    /'
 for v in memory-used percent-used memory-available memory-unused memory-rss \
-  duration-running uptime domain_state; do
+  duration-running uptime duration-current_state domain_state; do
   show "$id/$v"
 done
 
@@ -63,14 +63,22 @@ vdo suspend test && t_susp=$VDO_T
 hold 2 # the stint being shown
 vdo resume test && t_res=$VDO_T
 # the figures of one read that began after the resume
-if wait_cycle 10 -s "$t_res" "$id/duration-paused"; then
+if wait_cycle 10 -s "$t_res" "$id/duration-paused" "$id/uptime" \
+  "$id/duration-current_state"; then
   show "$id/duration-paused"
   show "$id/duration-running"
   show "$id/duration-total"
+  show "$id/uptime"
+  show "$id/duration-current_state"
   echo "== notifications in collectd's log"
   grep "Notification:" "$COLLECTD_LOG" | sed 's/^/    /'
   check "duration-paused is the pause, as timed by this script" \
     "${CYCLE[$id/duration-paused]}" "~" "$(calc 'b - a' a="$t_susp" b="$t_res")" 0.1
+  check "uptime went on through the pause (the guest did not reboot)" \
+    "${CYCLE[$id/uptime]}" ">=" "$(calc 'b - a' a="$t_susp" b="${CYCLE_T[$id/uptime]}")"
+  check "duration-current_state: running since the resume" \
+    "${CYCLE[$id/duration-current_state]}" "~" \
+    "$(calc 'b - a' a="$t_res" b="${CYCLE_T[$id/duration-current_state]}")" 0.1
 fi
 
 # -- picture: PNG graphs of what ran, from the rrdtool writer's files ------

@@ -25,7 +25,8 @@
 #define STORE_LINE_MAX 8192 /* bytes, without the '\n' */
 #define STORE_FILE_MAX ((size_t)256 * 1024 * 1024)
 /* Fields of a domain line before the name: version 1, and the evidence
- * fields version 2 added after the totals. */
+ * fields version 2 added after the totals (version 3 has the same fields;
+ * its 7th is up_since_ms where versions 1 and 2 had running_since_ms). */
 #define STORE_DOMAIN_FIELDS_V1 (9 + ST_STATE_COUNT)
 #define STORE_DOMAIN_FIELDS (STORE_DOMAIN_FIELDS_V1 + 2)
 
@@ -130,7 +131,7 @@ static int format_snapshot(const st_snapshot_t *snap, sbuf_t *sb) {
         " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
         " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " ",
         r->uuid, r->id, r->state, r->reason, r->present ? 1 : 0, r->entered_ms,
-        r->running_since_ms, r->gone_since_ms, r->seen_mask, r->total_ms[0],
+        r->up_since_ms, r->gone_since_ms, r->seen_mask, r->total_ms[0],
         r->total_ms[1], r->total_ms[2], r->total_ms[3], r->total_ms[4],
         r->total_ms[5], r->total_ms[6], r->total_ms[7], r->evidence.process,
         r->evidence.cpu_ns);
@@ -383,8 +384,17 @@ bad:
   return -EINVAL;
 }
 
+/* Versions 1 and 2 kept running_since_ms, when a running domain last
+ * entered running, and no start time. The start of the saved stint is the
+ * latest start it can be: a domain up then counts its uptime from there (an
+ * under-count when it was up before, never an over-count). */
+static uint64_t up_since_before_v3(const st_record_t *r) {
+  return st_state_is_up(r->state) ? r->entered_ms : 0;
+}
+
 /* Parses the fields of a domain line after "domain " in a file of
- * `version` (1: no evidence, read as unknown). */
+ * `version` (1: no evidence, read as unknown; 1 and 2: no start time, see
+ * up_since_before_v3). */
 static int parse_domain(span_t line, uint64_t version, st_record_t *r) {
   span_t f[STORE_DOMAIN_FIELDS];
   size_t nf = version >= 2 ? STORE_DOMAIN_FIELDS : STORE_DOMAIN_FIELDS_V1;
@@ -402,8 +412,7 @@ static int parse_domain(span_t line, uint64_t version, st_record_t *r) {
       state >= ST_STATE_COUNT ||
       !parse_int(f[3], INT_MIN, INT_MAX, &r->reason) ||
       !parse_u64(f[4], &present) || present > 1 ||
-      !parse_u64(f[5], &r->entered_ms) ||
-      !parse_u64(f[6], &r->running_since_ms) ||
+      !parse_u64(f[5], &r->entered_ms) || !parse_u64(f[6], &r->up_since_ms) ||
       !parse_u64(f[7], &r->gone_since_ms) || !parse_u64(f[8], &seen_mask) ||
       (seen_mask >> ST_STATE_COUNT) != 0)
     return -EINVAL;
@@ -416,7 +425,51 @@ static int parse_domain(span_t line, uint64_t version, st_record_t *r) {
   r->state = (int)state;
   r->present = present == 1;
   r->seen_mask = (uint32_t)seen_mask;
+  if (version < 3)
+    r->up_since_ms = up_since_before_v3(r);
   return decode_name(line, &r->name);
+}
+
+/* A domain record: appended to snap->records (*cap: their allocation). */
+static int parse_domain_record(span_t line, uint64_t version,
+                               st_snapshot_t *snap, size_t *cap) {
+  if (snap->count == *cap) {
+    size_t n = (*cap > 0) ? *cap * 2 : 16;
+    st_record_t *r = (n <= SIZE_MAX / sizeof(*r))
+                         ? realloc(snap->records, n * sizeof(*r))
+                         : NULL;
+    if (r == NULL)
+      return -ENOMEM;
+    snap->records = r;
+    *cap = n;
+  }
+  st_record_t *r = &snap->records[snap->count];
+  *r = (st_record_t){0};
+  int status = parse_domain(line, version, r);
+  if (status != 0)
+    return status; /* r->name is still NULL */
+  snap->count++;
+  return 0;
+}
+
+/* The kinds of record, dispatched on the line's first word; `since`: the
+ * first version that has the kind. A kind unknown to its file's version
+ * makes the file corrupt. */
+typedef struct {
+  const char *kind;
+  uint64_t since;
+  int (*parse)(span_t line, uint64_t version, st_snapshot_t *snap, size_t *cap);
+} store_record_t;
+
+static const store_record_t store_records[] = {
+    {"domain", 1, parse_domain_record},
+};
+
+static const store_record_t *record_kind(span_t kw, uint64_t version) {
+  for (size_t i = 0; i < sizeof(store_records) / sizeof(store_records[0]); i++)
+    if (span_is(kw, store_records[i].kind) && version >= store_records[i].since)
+      return &store_records[i];
+  return NULL;
 }
 
 /* The magic line: its version in *ret, -EPROTONOSUPPORT for a newer one. */
@@ -465,26 +518,12 @@ int state_store_parse(const char *buf, size_t len, st_snapshot_t **ret) {
       goto fail;
     if (span_is(kw, "end"))
       break;
-    if (!span_is(kw, "domain"))
+    const store_record_t *rec = record_kind(kw, version);
+    if (rec == NULL)
       goto fail;
-    if (snap->count == cap) {
-      size_t n = (cap > 0) ? cap * 2 : 16;
-      st_record_t *r = (n <= SIZE_MAX / sizeof(*r))
-                           ? realloc(snap->records, n * sizeof(*r))
-                           : NULL;
-      if (r == NULL) {
-        status = -ENOMEM;
-        goto fail;
-      }
-      snap->records = r;
-      cap = n;
-    }
-    st_record_t *r = &snap->records[snap->count];
-    *r = (st_record_t){0};
-    status = parse_domain(line, version, r);
+    status = rec->parse(line, version, snap, &cap);
     if (status != 0)
-      goto fail; /* r->name is still NULL */
-    snap->count++;
+      goto fail;
     status = -EINVAL;
   }
 

@@ -5,7 +5,8 @@
  * up to mark_ms; while the domain is present its current state accrues from
  * mark_ms on, so a view adds now - mark_ms. Invariant for a present domain:
  * entered_ms <= mark_ms. Every time that would go backwards is clamped to
- * mark_ms, so totals never decrease.
+ * mark_ms, so totals never decrease. up_since_ms is when the domain last
+ * started (st_is_start), kept while it stays up.
  */
 #include "state_tracker.h"
 #include "state_tracker_priv.h"
@@ -30,7 +31,7 @@ struct st_domain {
   uint64_t total_ms[ST_STATE_COUNT]; /* credited up to mark_ms */
   uint64_t entered_ms;               /* last transition */
   uint64_t mark_ms;                  /* credited up to here */
-  uint64_t running_since_ms;         /* valid when state is running */
+  uint64_t up_since_ms;              /* valid when st_state_is_up */
   uint64_t gone_since_ms;            /* when !present: last known present */
   uint64_t seen_ms;                  /* latest poll or event that saw it */
   st_evidence_t ev;                  /* latest evidence (pending: saved) */
@@ -60,6 +61,29 @@ static uint64_t sat_sub(uint64_t a, uint64_t b) { return (a > b) ? a - b : 0; }
 static uint64_t max_u64(uint64_t a, uint64_t b) { return (a > b) ? a : b; }
 
 static uint64_t min_u64(uint64_t a, uint64_t b) { return (a < b) ? a : b; }
+
+bool st_state_is_up(int state) {
+  return state >= 0 && state < ST_STATE_COUNT && state != ST_STATE_SHUTOFF &&
+         state != ST_STATE_CRASHED;
+}
+
+/* A running or paused reason that says the guest's state was replaced by a
+ * snapshot's (VIR_DOMAIN_RUNNING_FROM_SNAPSHOT, _PAUSED_FROM_SNAPSHOT). */
+static bool from_snapshot(int state, int reason) {
+  return (state == ST_STATE_RUNNING && reason == 4) ||
+         (state == ST_STATE_PAUSED && reason == 7);
+}
+
+bool st_is_start(const st_start_in_t *in) {
+  if (!st_state_is_up(in->state))
+    return false;
+  if (!in->known || !st_state_is_up(in->old_state))
+    return true;
+  if (in->id >= 0 && in->old_id >= 0 && in->id != in->old_id)
+    return true;
+  return from_snapshot(in->state, in->reason) &&
+         !from_snapshot(in->old_state, in->old_reason);
+}
 
 static bool valid_state(int state) {
   return state >= 0 && state < ST_STATE_COUNT;
@@ -146,8 +170,23 @@ static void enter(struct st_domain *d, int state, uint64_t at) {
   d->state = state;
   d->entered_ms = at;
   d->mark_ms = at;
-  d->running_since_ms = (state == ST_STATE_RUNNING) ? at : 0;
   d->seen_mask |= UINT32_C(1) << state;
+}
+
+/* Whether (state, reason, id) is a start of d (see st_is_start); `known`:
+ * d's state is known up to this observation (present, not pending). */
+static bool starts(const struct st_domain *d, bool known, int state, int reason,
+                   int id) {
+  st_start_in_t in = {
+      .known = known,
+      .old_state = d->state,
+      .old_reason = d->reason,
+      .old_id = d->id,
+      .state = state,
+      .reason = reason,
+      .id = id,
+  };
+  return st_is_start(&in);
 }
 
 /* Credits the current stint up to `at` (>= mark_ms). */
@@ -205,6 +244,17 @@ st_continuity_t st_continuity(const st_continuity_in_t *in) {
   return ST_CONT_CREDITED;
 }
 
+bool st_same_run(const st_continuity_in_t *in) {
+  /* A snapshot reverted meanwhile (QEMU can load one into the running
+   * process) is a start all the same. */
+  bool reverted = from_snapshot(in->state, in->reason) &&
+                  !from_snapshot(in->saved_state, in->saved_reason);
+  return in->same_clock && in->saved_present &&
+         st_state_is_up(in->saved_state) && st_state_is_up(in->state) &&
+         in->id >= 0 && in->id == in->saved_id && in->saved.process != 0 &&
+         in->now.process == in->saved.process && !reverted;
+}
+
 /* The first observation of a restored domain. */
 static void restore(struct st_domain *d, int id, int state, int reason,
                     const st_evidence_t *ev, bool by_event, uint64_t t,
@@ -228,16 +278,24 @@ static void restore(struct st_domain *d, int id, int state, int reason,
 
   res->restore = credited ? ST_RESTORE_CREDITED : ST_RESTORE_NOT_CREDITED;
   res->gap_ms = d->same_clock ? sat_sub(at, d->gone_since_ms) : 0;
+  bool same_run = st_same_run(&in);
+  uint64_t saved_ms = d->mark_ms; /* times after the save are clamped */
   if (credited) {
     /* The stint goes on: the gap counts to the saved state. */
     d->entered_ms = min_u64(d->entered_ms, d->mark_ms);
-    d->running_since_ms = min_u64(d->running_since_ms, d->mark_ms);
     credit(d, at);
     d->seen_mask |= UINT32_C(1) << state;
   } else {
     res->change = (state != d->state) ? ST_CHANGED : ST_NONE;
     enter(d, state, at);
   }
+  /* Up since the saved start only if it provably did not start again. */
+  if (!st_state_is_up(state))
+    d->up_since_ms = 0;
+  else if (same_run)
+    d->up_since_ms = min_u64(d->up_since_ms, saved_ms);
+  else
+    d->up_since_ms = at;
   d->pending = false;
   d->present = true;
   d->id = id;
@@ -274,6 +332,7 @@ static int add_domain(st_tracker_t *st, const char *uuid, char *name, int id,
   d->present = true;
   d->seen_ms = t;
   enter(d, state, t);
+  d->up_since_ms = st_state_is_up(state) ? t : 0; /* first seen: a start */
   insert(st, d);
   res->change = ST_FIRST;
   res->old_state = res->old_reason = -1;
@@ -295,9 +354,12 @@ static void update_domain(struct st_domain *d, int id, int state, int reason,
     return;
   }
   d->final_due = false;
+  uint64_t at = max_u64(t, d->mark_ms);
+  bool start;
   if (!d->present) {
-    /* Back after being gone: a new stint; the old one ended when it left. */
-    uint64_t at = max_u64(t, d->mark_ms);
+    /* Back after being gone: a new stint; the old one ended when it left.
+     * What happened meanwhile is unknown: up again is a start. */
+    start = starts(d, false, state, reason, id);
     if (state != d->state) {
       res->change = ST_CHANGED;
       res->old_stint_ms = sat_sub(d->gone_since_ms, d->entered_ms);
@@ -309,13 +371,24 @@ static void update_domain(struct st_domain *d, int id, int state, int reason,
     res->new_state = d->state;
     res->new_reason = d->reason;
     return;
-  } else if (state != d->state) {
-    uint64_t at = max_u64(t, d->mark_ms);
-    credit(d, at);
-    res->change = ST_CHANGED;
-    res->old_stint_ms = sat_sub(at, d->entered_ms);
-    enter(d, state, at);
+  } else {
+    /* A start opens a new stint even in the same state (a restart that no
+     * event reported, a snapshot reverted): the time in the state counts
+     * from it, so it is never longer than the uptime. */
+    start = starts(d, true, state, reason, id);
+    if (state != d->state || start) {
+      credit(d, at);
+      if (state != d->state) {
+        res->change = ST_CHANGED;
+        res->old_stint_ms = sat_sub(at, d->entered_ms);
+      }
+      enter(d, state, at);
+    }
   }
+  if (!st_state_is_up(state))
+    d->up_since_ms = 0;
+  else if (start)
+    d->up_since_ms = at;
   if (is_poll)
     d->ev = *ev;
   d->id = id;
@@ -420,8 +493,11 @@ static void make_view(const struct st_domain *d, uint64_t now_ms,
   if (d->present) {
     v->total_ms[d->state] =
         sat_add(v->total_ms[d->state], sat_sub(now_ms, d->mark_ms));
-    if (d->state == ST_STATE_RUNNING)
-      v->uptime_ms = sat_sub(now_ms, d->running_since_ms);
+    v->in_state_ms = sat_sub(now_ms, d->entered_ms);
+    if (st_state_is_up(d->state))
+      v->uptime_ms = sat_sub(now_ms, d->up_since_ms);
+  } else if (!d->pending) {
+    v->in_state_ms = sat_sub(d->gone_since_ms, d->entered_ms);
   }
   for (size_t s = 0; s < ST_STATE_COUNT; s++)
     v->sum_ms = sat_add(v->sum_ms, v->total_ms[s]);
@@ -504,7 +580,7 @@ static int export_one(uuid_map_node_t *node, void *user_data) {
   r->seen_mask = d->seen_mask;
   memcpy(r->total_ms, d->total_ms, sizeof(r->total_ms));
   r->entered_ms = d->entered_ms;
-  r->running_since_ms = d->running_since_ms;
+  r->up_since_ms = d->up_since_ms;
   r->present = d->present;
   r->evidence = d->ev;
   if (d->present)
@@ -575,7 +651,7 @@ static int import_one(st_tracker_t *st, const st_snapshot_t *snap,
   d->seen_mask = r->seen_mask;
   memcpy(d->total_ms, r->total_ms, sizeof(d->total_ms));
   d->entered_ms = r->entered_ms;
-  d->running_since_ms = r->running_since_ms;
+  d->up_since_ms = r->up_since_ms;
   /* Last known present, on our clock: forget_after_ms counts from here, and
    * the first observation is clamped to it. */
   if (same_clock)

@@ -14,6 +14,9 @@
  * A poll never undoes a newer event: a poll issued before the domain's last
  * transition is ignored. A poll that disagrees with the tracker (a missed
  * event) is a transition timed at the poll's issue time.
+ * Besides the totals, a view gives two ages: the time in the current state
+ * (since the domain entered it) and the uptime (since it last started: see
+ * st_is_start; it goes on through pause/resume and pmsuspend/wakeup).
  */
 #ifndef STATE_TRACKER_H
 #define STATE_TRACKER_H
@@ -26,6 +29,9 @@
  * 4 shutdown, 5 shutoff, 6 crashed, 7 pmsuspended. */
 #define ST_STATE_COUNT 8
 #define ST_STATE_RUNNING 1
+#define ST_STATE_PAUSED 3
+#define ST_STATE_SHUTOFF 5
+#define ST_STATE_CRASHED 6
 #define ST_UUID_LEN 36
 /* Longest name kept, in bytes: longer names are cut (at a UTF-8 character
  * boundary) when copied, so that every tracked name fits the state file. */
@@ -34,6 +40,28 @@
 /* libvirt's lower-case name of a state ("running", ...), "unknown" if out of
  * range. Static storage. */
 const char *st_state_name(int state);
+
+/* Whether a domain in `state` is up: its guest exists (every state but
+ * shutoff and crashed, and out-of-range ones). */
+bool st_state_is_up(int state);
+
+/* An observation of a domain, and what the tracker knew of it before. */
+typedef struct {
+  bool known; /* false: first seen, back after being gone, or restored
+                 from the state file without proof it ran on */
+  int old_state, old_reason, old_id;
+  int state, reason, id;
+} st_start_in_t;
+
+/* Whether the observation is a start of the domain, i.e. its uptime counts
+ * from it again: it is up (st_state_is_up) and was not known to be up
+ * before (not known, or shut off, or crashed), or it shows another libvirt
+ * id than before (both >= 0: a restart no event reported; ids are given
+ * per start), or it enters a FROM_SNAPSHOT reason (running 4, paused 7)
+ * from another reason (a snapshot revert replaced the guest's state).
+ * Every start counts from 0, by whatever reason libvirt gives (booted,
+ * restored, from snapshot, migrated): the README says why. */
+bool st_is_start(const st_start_in_t *in);
 
 typedef struct state_tracker st_tracker_t;
 
@@ -96,6 +124,12 @@ typedef struct {
  * far as the host can tell; otherwise the first reason it cannot be (in the
  * order of the enum). */
 st_continuity_t st_continuity(const st_continuity_in_t *in);
+/* Whether the facts prove the same run of a domain that was up at the save
+ * and is up now (same clock, present when saved, the same libvirt id and a
+ * known, unchanged process, and no snapshot reverted: see st_is_start):
+ * its uptime then goes on from the saved start even if the gap is not
+ * credited (a state change meanwhile). */
+bool st_same_run(const st_continuity_in_t *in);
 /* A short phrase for a log line ("another process"...). Static storage. */
 const char *st_continuity_text(st_continuity_t why);
 /* Whether a domain's vCPUs are stopped in `state` (paused, crashed,
@@ -127,8 +161,10 @@ typedef struct {
   uint32_t seen_mask; /* bit s set: state s has been entered */
   uint64_t total_ms[ST_STATE_COUNT]; /* including the current stint to now */
   uint64_t sum_ms;                   /* sum of total_ms */
-  uint64_t uptime_ms; /* since last entering running; 0 when not running
-                         or not present */
+  uint64_t uptime_ms;   /* since the domain last started (st_is_start);
+                           0 when not up or not present */
+  uint64_t in_state_ms; /* since the domain entered its current state;
+                           gone: its last stint's length */
 } st_view_t;
 
 /* Returns NULL on allocation failure. */
@@ -185,7 +221,7 @@ typedef struct {
   uint32_t seen_mask;
   uint64_t total_ms[ST_STATE_COUNT]; /* including the stint up to saved_ms */
   uint64_t entered_ms;               /* when the current state was entered */
-  uint64_t running_since_ms;         /* valid when state is running */
+  uint64_t up_since_ms; /* last start, valid when st_state_is_up(state) */
   bool present;
   uint64_t gone_since_ms; /* valid when !present */
   st_evidence_t evidence; /* the latest read (0: unknown) */
@@ -227,7 +263,9 @@ void st_snapshot_free(st_snapshot_t *snap); /* accepts NULL */
  *   CREDITED when st_continuity says so (the gap now - saved_ms is added
  *   to that state and the stint and uptime continue); NOT_CREDITED
  *   otherwise (totals kept, the gap counts to no state, a new stint starts
- *   at the observation); st_result_t.why says which.
+ *   at the observation); st_result_t.why says which. The uptime goes on
+ *   from the saved start when st_same_run proves it, else the observation
+ *   is a start.
  * That first observation is ST_CHANGED (old_state the saved state,
  * old_stint_ms 0) when the state differs from the saved one, else ST_NONE.
  * A pending domain is forgotten forget_after_ms after it was last present

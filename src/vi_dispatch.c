@@ -153,8 +153,12 @@ void vd_states(const st_view_t *v) {
                  (gauge_t)v->total_ms[s] / 1000.0);
   submit_gauge(f.host_or_null, f.instance, "duration", "total",
                (gauge_t)v->sum_ms / 1000.0);
+  /* Since the domain last started (through pauses; 0 when not up), and
+   * since it entered its current state: the value alerts need. */
   submit_gauge(f.host_or_null, f.instance, "uptime", NULL,
                (gauge_t)v->uptime_ms / 1000.0);
+  submit_gauge(f.host_or_null, f.instance, "duration", "current_state",
+               (gauge_t)v->in_state_ms / 1000.0);
   value_t sr[2] = {{.gauge = (gauge_t)v->state}, {.gauge = (gauge_t)v->reason}};
   submit(f.host_or_null, f.instance, "domain_state", NULL, sr, 2);
 }

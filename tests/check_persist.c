@@ -185,6 +185,129 @@ START_TEST(test_save) {
 }
 END_TEST
 
+/* The upgrade: tests/data/state-v2.txt, written by the plugin before
+ * version 3 (see tests/data/make_state_v2.c), is loaded on its own boot;
+ * every total is kept, the gap is credited where continuity is proven, the
+ * uptimes count from the saved stints (version 2 kept no start), and the
+ * next save is version 3 with the same totals. */
+#define V2_BOOT "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+#define V2U(n) "00000000-0000-4000-8000-00000000000" n
+
+static void copy_fixture(const char *name, const char *to) {
+  const char *top = getenv("top_srcdir");
+  char from[512];
+  snprintf(from, sizeof(from), "%s/tests/data/%s", top ? top : "..", name);
+  FILE *in = fopen(from, "r");
+  ck_assert_msg(in != NULL, "%s: %s", from, strerror(errno));
+  FILE *out = fopen(to, "w");
+  ck_assert_ptr_nonnull(out);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+    ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+  fclose(in);
+  fclose(out);
+}
+
+typedef struct {
+  const char *uuid;
+  uint64_t uptime, in_state;
+} v2_view_t;
+
+static int v2_view_cb(const st_view_t *v, void *ud) {
+  v2_view_t *w = ud;
+  if (strcmp(v->uuid, w->uuid) == 0) {
+    w->uptime = v->uptime_ms;
+    w->in_state = v->in_state_ms;
+  }
+  return 0;
+}
+
+START_TEST(test_upgrade_from_v2) {
+  copy_fixture("state-v2.txt", path);
+  write_file(boot_path, V2_BOOT "\n");
+  st_snapshot_t *before;
+  ck_assert_int_eq(state_store_read(path, &before), 0);
+  ck_assert_uint_eq(before->count, 6);
+
+  persist_t *p = persist_create(path, boot_path, 1000, 11000);
+  st_tracker_t *st = st_create();
+  persist_loaded_t l;
+  persist_load(p, st, 11000, &l);
+  ck_assert_int_eq(l.outcome, PERSIST_LOADED);
+  ck_assert_uint_eq(l.count, 6);
+  ck_assert(l.same_clock);
+
+  /* The read at 12000 sees each as saved, gone4 included; web1 and db2 have
+   * their saved process (and db2, paused, its vCPU time). */
+  const st_evidence_t ev = {.process = 4242, .cpu_ns = 7000000};
+  st_result_t r[6];
+  ck_assert_int_eq(st_poll_ev(st, V2U("1"), NULL, 1, 1, 5, &ev, 12000, &r[0]),
+                   0);
+  ck_assert_int_eq(st_poll_ev(st, V2U("2"), NULL, 2, 3, 1, &ev, 12000, &r[1]),
+                   0);
+  ck_assert_int_eq(st_poll(st, V2U("3"), NULL, -1, 5, 2, 12000, &r[2]), 0);
+  ck_assert_int_eq(st_poll(st, V2U("4"), NULL, 4, 1, 1, 12000, &r[3]), 0);
+  ck_assert_int_eq(st_poll(st, V2U("5"), NULL, 5, 6, 1, 12000, &r[4]), 0);
+  ck_assert_int_eq(st_poll(st, V2U("6"), NULL, 6, 7, 0, 12000, &r[5]), 0);
+  static const bool credited[6] = {true, true, false, false, false, false};
+  for (int i = 0; i < 6; i++)
+    ck_assert_msg(r[i].restore == (credited[i] ? ST_RESTORE_CREDITED
+                                               : ST_RESTORE_NOT_CREDITED),
+                  "domain %d: restore %d (%s)", i + 1, r[i].restore,
+                  st_continuity_text(r[i].why));
+
+  /* Uptime and time in the state at 13000. web1 ran since 7000 (its boot at
+   * 1000 was not kept by version 2), db2 paused since 8000 (up since then,
+   * as far as version 2 tells), pm6 from the read (not proven). */
+  static const v2_view_t want[6] = {
+      {V2U("1"), 6000, 6000}, {V2U("2"), 5000, 5000}, {V2U("3"), 0, 1000},
+      {V2U("4"), 1000, 1000}, {V2U("5"), 0, 1000},    {V2U("6"), 1000, 1000},
+  };
+  for (int i = 0; i < 6; i++) {
+    v2_view_t got = {.uuid = want[i].uuid};
+    ck_assert_int_eq(st_foreach(st, 13000, v2_view_cb, &got), 0);
+    ck_assert_msg(
+        got.uptime == want[i].uptime && got.in_state == want[i].in_state,
+        "domain %d: uptime %llu, in state %llu", i + 1,
+        (unsigned long long)got.uptime, (unsigned long long)got.in_state);
+  }
+
+  /* Saved as version 3 at 12000: every total as before, plus the 2000 ms
+   * credited to web1 (running) and db2 (paused). */
+  st_snapshot_t *snap;
+  ck_assert_int_eq(persist_snapshot(p, st, 12000, &snap), 0);
+  ck_assert_int_eq(persist_write(p, snap, false), 0);
+  char head[32] = {0};
+  FILE *f = fopen(path, "r");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_ptr_nonnull(fgets(head, sizeof(head), f));
+  fclose(f);
+  ck_assert_str_eq(head, "virt_inspector-state 3\n");
+  st_snapshot_t *after;
+  ck_assert_int_eq(state_store_read(path, &after), 0);
+  ck_assert_uint_eq(after->count, 6);
+  for (size_t i = 0; i < 6; i++) {
+    const st_record_t *a = &before->records[i], *b = &after->records[i];
+    ck_assert_str_eq(a->uuid, b->uuid);
+    ck_assert_str_eq(a->name, b->name);
+    for (int s = 0; s < ST_STATE_COUNT; s++) {
+      uint64_t gap = (credited[i] && s == a->state) ? 2000 : 0;
+      ck_assert_msg(b->total_ms[s] == a->total_ms[s] + gap,
+                    "%s: %s %llu, was %llu", a->name, st_state_name(s),
+                    (unsigned long long)b->total_ms[s],
+                    (unsigned long long)a->total_ms[s]);
+    }
+  }
+  ck_assert_str_eq(after->records[2].name, "off 3 \xc3\xa9");
+  ck_assert_uint_eq(after->records[0].up_since_ms, 7000);
+  st_snapshot_free(before);
+  st_snapshot_free(after);
+  st_destroy(st);
+  persist_destroy(p);
+}
+END_TEST
+
 /* An unreadable boot id at the save and at the load: both are "unknown",
  * not the same clock: no gap may be credited. */
 START_TEST(test_unknown_boot_both_runs) {
@@ -289,6 +412,7 @@ static Suite *suite(void) {
                       (int)(sizeof(load_cases) / sizeof(load_cases[0])));
   tcase_add_test(tc, test_save);
   tcase_add_test(tc, test_unknown_boot_both_runs);
+  tcase_add_test(tc, test_upgrade_from_v2);
   tcase_add_test(tc, test_import_failure_keeps_file);
   tcase_add_test(tc, test_off);
   tcase_add_loop_test(tc, test_not_regular, 0,

@@ -18,7 +18,7 @@ static inline void assert_record_kept(const st_record_t *x,
   ck_assert_uint_eq(x->seen_mask, y->seen_mask);
   ck_assert_mem_eq(x->total_ms, y->total_ms, sizeof(x->total_ms));
   ck_assert_uint_eq(x->entered_ms, y->entered_ms);
-  ck_assert_uint_eq(x->running_since_ms, y->running_since_ms);
+  ck_assert_uint_eq(x->up_since_ms, y->up_since_ms);
 }
 
 static inline void assert_snapshots_equal(const st_snapshot_t *a,

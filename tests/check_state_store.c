@@ -26,6 +26,7 @@
 
 #define U1 "00000000-0000-4000-8000-000000000001"
 #define U2 "00000000-0000-4000-8000-000000000002"
+#define U3 "00000000-0000-4000-8000-000000000003"
 #define BOOT "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
 
 /* A valid version 1 file: two domains (the bad cases below are version 1
@@ -42,7 +43,11 @@ static const char valid_v1[] = HEAD D1 D2 "end 2\n";
   "70000000 web%20server\n"
 #define D2V2                                                                   \
   "domain " U2 " -1 5 0 0 2000 0 3000 34 0 1000 0 0 0 1000 0 0 0 0 db\n"
-static const char valid[] = HEAD2 D1V2 D2V2 "end 2\n";
+static const char valid_v2[] = HEAD2 D1V2 D2V2 "end 2\n";
+/* The same in version 3 (this one): the same fields, the 7th is the last
+ * start (up_since_ms), here the same numbers. */
+#define HEAD3 "virt_inspector-state 3\nboot_id " BOOT "\nsaved_ms 5000\n"
+static const char valid[] = HEAD3 D1V2 D2V2 "end 2\n";
 
 /* ---- helpers ---- */
 
@@ -138,7 +143,7 @@ START_TEST(test_round_trip) {
       r->total_ms[s] = (uint64_t)(i + 1) * 1000003 * (uint64_t)(s + 1);
     r->total_ms[7] = UINT64_MAX;
     r->entered_ms = i * 7;
-    r->running_since_ms = i * 5;
+    r->up_since_ms = i * 5;
     r->present = i % 2;
     r->gone_since_ms = r->present ? 0 : i * 11;
   }
@@ -200,7 +205,7 @@ START_TEST(test_exact_text) {
   st_snapshot_free(snap);
 
   /* No domains. */
-  static const char empty[] = HEAD2 "end 0\n";
+  static const char empty[] = HEAD3 "end 0\n";
   ck_assert_int_eq(parse_exact(empty, strlen(empty), &snap), 0);
   ck_assert_uint_eq(snap->count, 0);
   ck_assert_str_eq(snap->boot_id, BOOT);
@@ -212,7 +217,7 @@ END_TEST
 
 START_TEST(test_upgrade_from_v1) {
   /* A version 1 file: read with the evidence unknown, every total kept,
-   * written back as version 2. */
+   * written back as version 3. */
   st_snapshot_t *snap = NULL;
   ck_assert_int_eq(parse_exact(valid_v1, strlen(valid_v1), &snap), 0);
   ck_assert_uint_eq(snap->count, 2);
@@ -226,7 +231,7 @@ START_TEST(test_upgrade_from_v1) {
   st_snapshot_free(snap);
 
   static const char upgraded[] =
-      HEAD2 "domain " U1 " 5 1 1 1 1000 1000 0 2 0 4000 0 0 0 0 0 0 0 0 "
+      HEAD3 "domain " U1 " 5 1 1 1 1000 1000 0 2 0 4000 0 0 0 0 0 0 0 0 "
             "web%20server\n" D2V2 "end 2\n";
   char buf[sizeof(upgraded) + 16];
   int fd = open(path, O_RDONLY);
@@ -245,6 +250,57 @@ START_TEST(test_upgrade_from_v1) {
   ck_assert_int_eq(
       state_store_parse(v2_with_v1_line, strlen(v2_with_v1_line), &snap),
       -EINVAL);
+}
+END_TEST
+
+START_TEST(test_upgrade_from_v2) {
+  /* Version 2: every total and the evidence kept; its running_since_ms
+   * becomes the start of the saved stint for a domain up (running 1000,
+   * paused since 2500 with running_since 0), 0 for one shut off. */
+  static const char v2[] =
+      HEAD2 "domain " U1 " 5 1 5 1 1000 1000 0 2 0 4000 0 0 0 0 0 0 9 8 a\n"
+            "domain " U2 " 6 3 1 1 2500 0 0 10 0 1500 0 2500 0 0 0 0 7 6 b\n"
+            "domain " U3 " -1 5 2 1 3000 0 0 34 0 2000 0 0 0 2000 0 0 0 0 c\n"
+            "end 3\n";
+  st_snapshot_t *snap = NULL;
+  ck_assert_int_eq(parse_exact(v2, strlen(v2), &snap), 0);
+  ck_assert_uint_eq(snap->count, 3);
+  ck_assert_uint_eq(snap->records[0].up_since_ms, 1000);
+  ck_assert_uint_eq(snap->records[1].up_since_ms, 2500);
+  ck_assert_uint_eq(snap->records[2].up_since_ms, 0);
+  ck_assert_uint_eq(snap->records[1].total_ms[3], 2500);
+  ck_assert_uint_eq(snap->records[1].evidence.process, 7);
+  ck_assert_uint_eq(snap->records[1].evidence.cpu_ns, 6);
+  ck_assert_uint_eq(snap->records[2].total_ms[5], 2000);
+  st_snapshot_free(snap);
+
+  /* The v2 form of `valid` reads as `valid`. */
+  st_snapshot_t *a = NULL, *b = NULL;
+  ck_assert_int_eq(parse_exact(valid_v2, strlen(valid_v2), &a), 0);
+  ck_assert_int_eq(parse_exact(valid, strlen(valid), &b), 0);
+  assert_snapshots_equal(a, b);
+  st_snapshot_free(a);
+  st_snapshot_free(b);
+}
+END_TEST
+
+START_TEST(test_record_kinds) {
+  /* Version 3 dispatches on the record's kind: an unknown kind, a known
+   * one misspelt, or "end" missing is a corrupt file, never skipped. */
+  static const char *const bad[] = {
+      HEAD3 D1V2 "attr " U1 " x 1\n" D2V2 "end 2\n",
+      HEAD3 "Domain " U1 " 5 1 1 1 1000 1000 0 2 0 4000 0 0 0 0 0 0 0 0 a\n"
+            "end 1\n",
+      HEAD3 D1V2 "\nend 1\n",
+      HEAD3 D1V2 "domain\nend 1\n",
+      HEAD3 D1V2 "end 2\n", /* the count is of domain records */
+  };
+  for (size_t i = 0; i < STATIC_ARRAY_SIZE(bad); i++) {
+    st_snapshot_t *snap = NULL;
+    ck_assert_msg(state_store_parse(bad[i], strlen(bad[i]), &snap) == -EINVAL,
+                  "case %zu", i);
+    ck_assert_ptr_null(snap);
+  }
 }
 END_TEST
 
@@ -362,11 +418,11 @@ static const struct {
     BAD("version with trailing space",
         "virt_inspector-state 1 \nboot_id " BOOT "\nsaved_ms 5000\nend 0\n",
         -EINVAL),
-    BAD("future version", "virt_inspector-state 3\nwhatever comes next\n",
+    BAD("future version", "virt_inspector-state 4\nwhatever comes next\n",
         -EPROTONOSUPPORT),
     BAD("far future version", "virt_inspector-state 18446744073709551615\n",
         -EPROTONOSUPPORT),
-    BAD("future version, no newline", "virt_inspector-state 3", -EINVAL),
+    BAD("future version, no newline", "virt_inspector-state 4", -EINVAL),
     BAD("version overflow", "virt_inspector-state 18446744073709551616\n",
         -EINVAL),
     BAD("CRLF",
@@ -775,6 +831,8 @@ static Suite *store_suite(void) {
   tcase_add_test(tc, test_round_trip);
   tcase_add_test(tc, test_exact_text);
   tcase_add_test(tc, test_upgrade_from_v1);
+  tcase_add_test(tc, test_upgrade_from_v2);
+  tcase_add_test(tc, test_record_kinds);
   tcase_add_test(tc, test_tracker_round_trip);
   tcase_add_test(tc, test_write_refuses);
   tcase_add_test(tc, test_write_errors);

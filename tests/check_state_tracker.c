@@ -102,6 +102,7 @@ typedef struct {
   int state;
   uint64_t total[ST_STATE_COUNT];
   uint64_t uptime;
+  uint64_t in_state;
   uint32_t seen_mask;
 } seq_case_t;
 
@@ -119,7 +120,8 @@ static const seq_case_t seq_cases[] = {
         .present = true,
         .state = RUNNING,
         .total = {[RUNNING] = 250, [PAUSED] = 150},
-        .uptime = 150,
+        .uptime = 400,
+        .in_state = 150,
         .seen_mask = BIT(RUNNING) | BIT(PAUSED),
     },
     {
@@ -133,6 +135,7 @@ static const seq_case_t seq_cases[] = {
         .state = SHUTOFF,
         .total = {[RUNNING] = 90, [SHUTOFF] = 10},
         .uptime = 0,
+        .in_state = 10,
         .seen_mask = BIT(RUNNING) | BIT(SHUTOFF),
     },
     {
@@ -144,6 +147,8 @@ static const seq_case_t seq_cases[] = {
         .present = true,
         .state = SHUTOFF,
         .total = {[RUNNING] = 100, [PAUSED] = 0, [SHUTOFF] = 100},
+        .uptime = 0,
+        .in_state = 100,
         .seen_mask = BIT(RUNNING) | BIT(PAUSED) | BIT(SHUTOFF),
     },
     {
@@ -155,6 +160,8 @@ static const seq_case_t seq_cases[] = {
         .present = true,
         .state = PAUSED,
         .total = {[RUNNING] = 100, [PAUSED] = 100},
+        .uptime = 200,
+        .in_state = 100,
         .seen_mask = BIT(RUNNING) | BIT(PAUSED),
     },
     {
@@ -166,6 +173,8 @@ static const seq_case_t seq_cases[] = {
         .present = true,
         .state = PAUSED,
         .total = {[RUNNING] = 100, [PAUSED] = 50},
+        .uptime = 150,
+        .in_state = 50,
         .seen_mask = BIT(RUNNING) | BIT(PAUSED),
     },
     {
@@ -177,10 +186,13 @@ static const seq_case_t seq_cases[] = {
         .present = true,
         .state = SHUTOFF,
         .total = {[RUNNING] = 100, [SHUTOFF] = 30},
+        .uptime = 0,
+        .in_state = 30,
         .seen_mask = BIT(RUNNING) | BIT(PAUSED) | BIT(SHUTOFF),
     },
     {
-        .title = "uptime restarts on entering running again",
+        .title =
+            "uptime goes on through pause/resume and blocked; the time in the state does not",
         STEPS(EV(RUNNING, 0, ST_FIRST), EVC(PAUSED, 100, RUNNING, 100),
               EVC(RUNNING, 200, PAUSED, 100), EVC(BLOCKED, 220, RUNNING, 20),
               EVC(RUNNING, 230, BLOCKED, 10)),
@@ -189,17 +201,20 @@ static const seq_case_t seq_cases[] = {
         .present = true,
         .state = RUNNING,
         .total = {[RUNNING] = 140, [PAUSED] = 100, [BLOCKED] = 10},
-        .uptime = 20,
+        .uptime = 250,
+        .in_state = 20,
         .seen_mask = BIT(RUNNING) | BIT(PAUSED) | BIT(BLOCKED),
     },
     {
-        .title = "first seen shut off: not running, no uptime",
+        .title = "first seen shut off: not up, no uptime",
         STEPS(PO(SHUTOFF, 10, ST_FIRST)),
         .now = 60,
         .held = true,
         .present = true,
         .state = SHUTOFF,
         .total = {[SHUTOFF] = 50},
+        .uptime = 0,
+        .in_state = 50,
         .seen_mask = BIT(SHUTOFF),
     },
     {
@@ -212,6 +227,7 @@ static const seq_case_t seq_cases[] = {
         .state = RUNNING,
         .total = {[RUNNING] = 200},
         .uptime = 200,
+        .in_state = 200,
         .seen_mask = BIT(RUNNING),
     },
     {
@@ -223,6 +239,8 @@ static const seq_case_t seq_cases[] = {
         .present = true,
         .state = PAUSED,
         .total = {[RUNNING] = 120, [PAUSED] = 80},
+        .uptime = 200,
+        .in_state = 80,
         .seen_mask = BIT(RUNNING) | BIT(PAUSED),
     },
     {
@@ -234,6 +252,7 @@ static const seq_case_t seq_cases[] = {
         .state = RUNNING,
         .total = {[RUNNING] = 150},
         .uptime = 0,
+        .in_state = 150,
         .seen_mask = BIT(RUNNING),
     },
     {
@@ -245,6 +264,8 @@ static const seq_case_t seq_cases[] = {
         .present = true,
         .state = SHUTOFF,
         .total = {[RUNNING] = 150, [SHUTOFF] = 100},
+        .uptime = 0,
+        .in_state = 100,
         .seen_mask = BIT(RUNNING) | BIT(SHUTOFF),
     },
     {
@@ -257,6 +278,7 @@ static const seq_case_t seq_cases[] = {
         .state = RUNNING,
         .total = {[RUNNING] = 250},
         .uptime = 100,
+        .in_state = 100,
         .seen_mask = BIT(RUNNING),
     },
     {
@@ -282,6 +304,8 @@ static const seq_case_t seq_cases[] = {
         .present = false,
         .state = PAUSED,
         .total = {[RUNNING] = 100, [PAUSED] = 0},
+        .uptime = 0,
+        .in_state = 0,
         .seen_mask = BIT(RUNNING) | BIT(PAUSED),
     },
     {
@@ -293,7 +317,8 @@ static const seq_case_t seq_cases[] = {
         .present = true,
         .state = RUNNING,
         .total = {[RUNNING] = 100, [PAUSED] = 100},
-        .uptime = 0,
+        .uptime = 150,
+        .in_state = 0,
         .seen_mask = BIT(RUNNING) | BIT(PAUSED),
     },
 };
@@ -348,10 +373,260 @@ START_TEST(test_sequences) {
     ck_assert_msg(v.uptime_ms == c->uptime, "%s: uptime %llu, want %llu",
                   c->title, (unsigned long long)v.uptime_ms,
                   (unsigned long long)c->uptime);
+    ck_assert_msg(v.in_state_ms == c->in_state, "%s: in_state %llu, want %llu",
+                  c->title, (unsigned long long)v.in_state_ms,
+                  (unsigned long long)c->in_state);
     ck_assert_msg(v.seen_mask == c->seen_mask, "%s: seen_mask %#x, want %#x",
                   c->title, v.seen_mask, c->seen_mask);
   }
   st_destroy(st);
+}
+END_TEST
+
+/* ---- uptime and the time in the current state ---- */
+
+/* libvirt's reasons used below (virDomain*Reason). */
+enum {
+  R_BOOTED = 1,        /* running */
+  R_MIGRATED = 2,      /* running: an incoming migration, or resumed after
+                          a failed or cancelled outgoing one */
+  R_RESTORED = 3,      /* running */
+  R_FROM_SNAPSHOT = 4, /* running */
+  R_UNPAUSED = 5,      /* running */
+  R_WAKEUP = 8,        /* running */
+  P_USER = 1,          /* paused */
+  P_MIGRATION = 2,     /* paused */
+  P_FROM_SNAPSHOT = 7, /* paused */
+  P_SNAPSHOT = 9,      /* paused while a snapshot is taken */
+  S_DESTROYED = 2,     /* shutoff */
+  S_SAVED = 5,         /* shutoff */
+  C_PANICKED = 1,      /* crashed */
+};
+
+/* 'e' event, 'p' poll, 's' sweep (poll_ms t, now_ms t + 50). */
+typedef struct {
+  char kind;
+  int state, reason, id;
+  uint64_t t;
+} up_step_t;
+
+#define UE(s, r, id, t)                                                        \
+  { 'e', (s), (r), (id), (t) }
+#define UP(s, r, id, t)                                                        \
+  { 'p', (s), (r), (id), (t) }
+#define USW(t)                                                                 \
+  { 's', 0, 0, 0, (t) }
+
+typedef struct {
+  const char *title;
+  up_step_t steps[6];
+  size_t nsteps;
+  uint64_t uptime, in_state; /* the view at 1000 */
+} up_case_t;
+
+#define USTEPS(...)                                                            \
+  .steps = {__VA_ARGS__},                                                      \
+  .nsteps = sizeof((up_step_t[]){__VA_ARGS__}) / sizeof(up_step_t)
+
+static const up_case_t up_cases[] = {
+    {"pause and resume: up since the boot",
+     USTEPS(UE(RUNNING, R_BOOTED, 1, 0), UE(PAUSED, P_USER, 1, 100),
+            UE(RUNNING, R_UNPAUSED, 1, 300)),
+     1000, 700},
+    {"paused now: still up, paused since the pause",
+     USTEPS(UE(RUNNING, R_BOOTED, 1, 0), UE(PAUSED, P_USER, 1, 100)), 1000,
+     900},
+    {"a pause for a snapshot, resumed",
+     USTEPS(UE(RUNNING, R_BOOTED, 1, 0), UE(PAUSED, P_SNAPSHOT, 1, 200),
+            UE(RUNNING, R_UNPAUSED, 1, 300)),
+     1000, 700},
+    {"pmsuspend and wakeup",
+     USTEPS(UE(RUNNING, R_BOOTED, 1, 0), UE(PMSUSPENDED, 0, 1, 200),
+            UE(RUNNING, R_WAKEUP, 1, 500)),
+     1000, 500},
+    {"pmsuspended now",
+     USTEPS(UE(RUNNING, R_BOOTED, 1, 0), UE(PMSUSPENDED, 0, 1, 200)), 1000,
+     800},
+    {"blocked and back",
+     USTEPS(UE(RUNNING, R_BOOTED, 1, 0), UE(BLOCKED, 0, 1, 100),
+            UE(RUNNING, R_UNPAUSED, 1, 200)),
+     1000, 800},
+    {"shutting down: still up",
+     USTEPS(UE(RUNNING, R_BOOTED, 1, 0), UE(SHUTDOWN, 1, 1, 900)), 1000, 100},
+    {"crashed: 0, crashed since the crash",
+     USTEPS(UE(RUNNING, R_BOOTED, 1, 0), UE(CRASHED, C_PANICKED, 1, 400)), 0,
+     600},
+    {"crashed, then started again",
+     USTEPS(UE(RUNNING, R_BOOTED, 1, 0), UE(CRASHED, C_PANICKED, 1, 400),
+            UE(RUNNING, R_BOOTED, 2, 600)),
+     400, 400},
+    {"destroyed: 0",
+     USTEPS(UE(RUNNING, R_BOOTED, 1, 0), UE(SHUTOFF, S_DESTROYED, -1, 300)), 0,
+     700},
+    {"destroyed, then started: a new start",
+     USTEPS(UE(RUNNING, R_BOOTED, 1, 0), UE(SHUTOFF, S_DESTROYED, -1, 300),
+            UE(RUNNING, R_BOOTED, 2, 500)),
+     500, 500},
+    {"saved, then restored: a start",
+     USTEPS(UE(RUNNING, R_BOOTED, 1, 0), UE(SHUTOFF, S_SAVED, -1, 300),
+            UE(RUNNING, R_RESTORED, 2, 600)),
+     400, 400},
+    {"a snapshot reverted while running: a start",
+     USTEPS(UE(RUNNING, R_BOOTED, 1, 0), UE(RUNNING, R_FROM_SNAPSHOT, 1, 500)),
+     500, 500},
+    {"reverted to a paused snapshot, then resumed: one start",
+     USTEPS(UE(RUNNING, R_BOOTED, 1, 0), UE(PAUSED, P_FROM_SNAPSHOT, 1, 500),
+            UE(RUNNING, R_FROM_SNAPSHOT, 1, 700)),
+     500, 300},
+    {"an incoming migration: a start", USTEPS(UE(RUNNING, R_MIGRATED, 7, 200)),
+     800, 800},
+    {"an outgoing migration cancelled: up since the boot",
+     USTEPS(UE(RUNNING, R_BOOTED, 1, 0), UE(PAUSED, P_MIGRATION, 1, 300),
+            UE(RUNNING, R_MIGRATED, 1, 400)),
+     1000, 600},
+    {"a restart no event reported, found by a poll (new id)",
+     USTEPS(UP(RUNNING, R_BOOTED, 1, 0), UP(RUNNING, R_BOOTED, 1, 300),
+            UP(RUNNING, R_BOOTED, 2, 600)),
+     400, 400},
+    {"a stale poll with the old id changes nothing",
+     USTEPS(UE(RUNNING, R_BOOTED, 1, 0), UE(SHUTOFF, S_DESTROYED, -1, 500),
+            UE(RUNNING, R_BOOTED, 2, 600), UP(RUNNING, R_BOOTED, 1, 550)),
+     400, 400},
+    {"started paused, then resumed",
+     USTEPS(UP(SHUTOFF, 0, -1, 0), UE(PAUSED, P_USER, 3, 200),
+            UE(RUNNING, R_UNPAUSED, 3, 500)),
+     800, 500},
+    {"first seen paused: up since the first read",
+     USTEPS(UP(PAUSED, P_USER, 1, 100)), 900, 900},
+    {"gone while running, back: a start",
+     USTEPS(UP(RUNNING, R_BOOTED, 1, 0), USW(100),
+            UP(RUNNING, R_BOOTED, 1, 300)),
+     700, 700},
+};
+
+START_TEST(test_uptime) {
+  const up_case_t *c = &up_cases[_i];
+  st_tracker_t *st = st_create();
+  ck_assert_ptr_nonnull(st);
+  for (size_t i = 0; i < c->nsteps; i++) {
+    const up_step_t *s = &c->steps[i];
+    if (s->kind == 's') {
+      ck_assert_uint_eq(st_sweep(st, s->t, s->t + 50, NEVER), 0);
+      continue;
+    }
+    int status =
+        (s->kind == 'e')
+            ? st_event(st, U1, "vm", s->id, s->state, s->reason, s->t, NULL)
+            : st_poll(st, U1, "vm", s->id, s->state, s->reason, s->t, NULL);
+    ck_assert_int_eq(status, 0);
+  }
+  st_view_t v;
+  ck_assert(view_of(st, U1, 1000, &v));
+  ck_assert_msg(v.uptime_ms == c->uptime, "%s: uptime %llu, want %llu",
+                c->title, (unsigned long long)v.uptime_ms,
+                (unsigned long long)c->uptime);
+  ck_assert_msg(v.in_state_ms == c->in_state, "%s: in_state %llu, want %llu",
+                c->title, (unsigned long long)v.in_state_ms,
+                (unsigned long long)c->in_state);
+  /* The current stint began at or after the last start. */
+  if (st_state_is_up(v.state))
+    ck_assert_msg(v.in_state_ms <= v.uptime_ms, "%s: in_state > uptime",
+                  c->title);
+  /* Durations are not touched by a start: they add up to the time seen. */
+  uint64_t first = (c->steps[0].kind == 's') ? 0 : c->steps[0].t;
+  bool swept = false;
+  for (size_t i = 0; i < c->nsteps; i++)
+    swept |= c->steps[i].kind == 's';
+  if (!swept)
+    ck_assert_uint_eq(v.sum_ms, 1000 - first);
+  st_destroy(st);
+}
+END_TEST
+
+START_TEST(test_is_start_table) {
+  /* Every (old state, new state) pair, same reason 0 and id: a start
+   * exactly when the old state is not up and the new one is. */
+  for (int o = 0; o < ST_STATE_COUNT; o++)
+    for (int n = 0; n < ST_STATE_COUNT; n++) {
+      st_start_in_t in = {
+          .known = true, .old_state = o, .old_id = 1, .state = n, .id = 1};
+      bool want = st_state_is_up(n) && !st_state_is_up(o);
+      ck_assert_msg(st_is_start(&in) == want, "%s -> %s", st_state_name(o),
+                    st_state_name(n));
+      in.known = false; /* not known before: up is a start */
+      ck_assert(st_is_start(&in) == st_state_is_up(n));
+      in.known = true;
+      in.id = 2; /* another id: a start when up both times */
+      ck_assert(st_is_start(&in) == st_state_is_up(n));
+      in.old_id = -1; /* an unknown id proves nothing */
+      ck_assert(st_is_start(&in) == want);
+    }
+  ck_assert(!st_state_is_up(SHUTOFF) && !st_state_is_up(CRASHED));
+  ck_assert(st_state_is_up(RUNNING) && st_state_is_up(PAUSED) &&
+            st_state_is_up(PMSUSPENDED) && st_state_is_up(SHUTDOWN) &&
+            st_state_is_up(BLOCKED) && st_state_is_up(NOSTATE));
+  ck_assert(!st_state_is_up(-1) && !st_state_is_up(ST_STATE_COUNT));
+}
+END_TEST
+
+START_TEST(test_uptime_across_restart) {
+  /* Saved paused (up since 1000); after a collectd restart the same QEMU
+   * process is running: the gap is not credited (another state), the
+   * uptime goes on from 1000, the time running counts from the read. */
+  st_tracker_t *st = st_create();
+  st_evidence_t ev = {.process = 0x222, .cpu_ns = 500};
+  ck_assert_int_eq(st_poll_ev(st, U2, "two", 6, RUNNING, 1, &ev, 1000, NULL),
+                   0);
+  ck_assert_int_eq(st_event(st, U2, NULL, 6, PAUSED, 1, 2000, NULL), 0);
+  ck_assert_int_eq(st_poll_ev(st, U2, NULL, 6, PAUSED, 1, &ev, 2500, NULL), 0);
+  st_snapshot_t *snap = NULL;
+  ck_assert_int_eq(st_export(st, BOOT_A, 3000, &snap), 0);
+  st_destroy(st);
+
+  st = st_create();
+  ck_assert_int_eq(st_import(st, snap, true, 3500), 0);
+  st_result_t r;
+  ev.cpu_ns = 900;
+  ck_assert_int_eq(st_poll_ev(st, U2, "two", 6, RUNNING, 5, &ev, 4000, &r), 0);
+  ck_assert_int_eq(r.restore, ST_RESTORE_NOT_CREDITED);
+  st_view_t v;
+  ck_assert(view_of(st, U2, 5000, &v));
+  ck_assert_uint_eq(v.uptime_ms, 4000);
+  ck_assert_uint_eq(v.in_state_ms, 1000);
+  st_destroy(st);
+
+  /* The same file after a host reboot: a new clock, everything from the
+   * first read. */
+  st = st_create();
+  ck_assert_int_eq(st_import(st, snap, false, 100), 0);
+  ck_assert_int_eq(st_poll_ev(st, U2, "two", 6, PAUSED, 1, &ev, 200, &r), 0);
+  ck_assert_int_eq(r.why, ST_CONT_CLOCK);
+  ck_assert(view_of(st, U2, 700, &v));
+  ck_assert_uint_eq(v.uptime_ms, 500);
+  ck_assert_uint_eq(v.in_state_ms, 500);
+  st_destroy(st);
+
+  /* The same process, but running "from snapshot" now: a snapshot was
+   * reverted in it while collectd was down, a start. */
+  st = st_create();
+  ck_assert_int_eq(st_import(st, snap, true, 3500), 0);
+  ck_assert_int_eq(
+      st_poll_ev(st, U2, "two", 6, RUNNING, R_FROM_SNAPSHOT, &ev, 4000, &r), 0);
+  ck_assert(view_of(st, U2, 5000, &v));
+  ck_assert_uint_eq(v.uptime_ms, 1000);
+  st_destroy(st);
+
+  /* Credited (same process, paused, vCPU time unmoved): both go on. */
+  st = st_create();
+  ck_assert_int_eq(st_import(st, snap, true, 3500), 0);
+  ev.cpu_ns = 500;
+  ck_assert_int_eq(st_poll_ev(st, U2, "two", 6, PAUSED, 1, &ev, 4000, &r), 0);
+  ck_assert_int_eq(r.restore, ST_RESTORE_CREDITED);
+  ck_assert(view_of(st, U2, 5000, &v));
+  ck_assert_uint_eq(v.uptime_ms, 4000);
+  ck_assert_uint_eq(v.in_state_ms, 3000);
+  st_destroy(st);
+  st_snapshot_free(snap);
 }
 END_TEST
 
@@ -568,7 +843,7 @@ START_TEST(test_export) {
   ck_assert(r->present);
   ck_assert_uint_eq(r->total_ms[RUNNING], 4000);
   ck_assert_uint_eq(r->entered_ms, 1000);
-  ck_assert_uint_eq(r->running_since_ms, 1000);
+  ck_assert_uint_eq(r->up_since_ms, 1000);
   ck_assert_uint_eq(r->gone_since_ms, 0);
   ck_assert_uint_eq(r->seen_mask, BIT(RUNNING));
   ck_assert_uint_eq(r->evidence.process, EV1.process);
@@ -581,7 +856,7 @@ START_TEST(test_export) {
   ck_assert_uint_eq(r->total_ms[RUNNING], 1000);
   ck_assert_uint_eq(r->total_ms[PAUSED], 3000);
   ck_assert_uint_eq(r->entered_ms, 2000);
-  ck_assert_uint_eq(r->running_since_ms, 0);
+  ck_assert_uint_eq(r->up_since_ms, 1000); /* up since 1000: paused is up */
   ck_assert_uint_eq(r->seen_mask, BIT(RUNNING) | BIT(PAUSED));
   ck_assert_uint_eq(r->evidence.process, EV2.process);
   ck_assert_uint_eq(r->evidence.cpu_ns, EV2.cpu_ns);
@@ -630,33 +905,39 @@ typedef struct {
   st_continuity_t why;
   uint64_t gap;
   uint64_t now; /* view */
-  uint64_t running, paused, uptime;
+  uint64_t running, paused, uptime, in_state;
 } restore_case_t;
 
 static const restore_case_t restore_cases[] = {
     {"same clock, id, state and process: credited", true, 6000, false, 5,
      RUNNING, 0x111, 7000, ST_NONE, ST_RESTORE_CREDITED, ST_CONT_CREDITED, 2000,
-     8000, 7000, 0, 7000},
+     8000, 7000, 0, 7000, 7000},
     {"first seen by an event: not credited", true, 6000, true, 5, RUNNING,
      0x111, 7000, ST_NONE, ST_RESTORE_NOT_CREDITED, ST_CONT_EVENT, 2000, 8000,
-     5000, 0, 1000},
-    {"other id: not credited", true, 6000, false, 7, RUNNING, 0x111, 7000,
-     ST_NONE, ST_RESTORE_NOT_CREDITED, ST_CONT_ID, 2000, 8000, 5000, 0, 1000},
-    {"other state: not credited, changed", true, 6000, false, 5, PAUSED, 0x111,
-     7000, ST_CHANGED, ST_RESTORE_NOT_CREDITED, ST_CONT_STATE, 2000, 8000, 4000,
-     1000, 0},
+     5000, 0, 1000, 1000},
+    {"other id: not credited, a new start", true, 6000, false, 7, RUNNING,
+     0x111, 7000, ST_NONE, ST_RESTORE_NOT_CREDITED, ST_CONT_ID, 2000, 8000,
+     5000, 0, 1000, 1000},
+    /* The same process: not restarted, so the uptime goes on from 1000 (the
+     * gap is still not credited: when it was paused is unknown). */
+    {"other state, same process: not credited, uptime goes on", true, 6000,
+     false, 5, PAUSED, 0x111, 7000, ST_CHANGED, ST_RESTORE_NOT_CREDITED,
+     ST_CONT_STATE, 2000, 8000, 4000, 1000, 7000, 1000},
     {"other clock: not credited, no gap", false, 100, false, 5, RUNNING, 0x111,
-     200, ST_NONE, ST_RESTORE_NOT_CREDITED, ST_CONT_CLOCK, 0, 300, 4100, 0,
+     200, ST_NONE, ST_RESTORE_NOT_CREDITED, ST_CONT_CLOCK, 0, 300, 4100, 0, 100,
      100},
     {"no process evidence: not credited", true, 6000, false, 5, RUNNING, 0,
      7000, ST_NONE, ST_RESTORE_NOT_CREDITED, ST_CONT_UNPROVABLE, 2000, 8000,
-     5000, 0, 1000},
-    {"another process: not credited", true, 6000, false, 5, RUNNING, 0x999,
-     7000, ST_NONE, ST_RESTORE_NOT_CREDITED, ST_CONT_PROCESS, 2000, 8000, 5000,
-     0, 1000},
+     5000, 0, 1000, 1000},
+    {"another process: not credited, a new start", true, 6000, false, 5,
+     RUNNING, 0x999, 7000, ST_NONE, ST_RESTORE_NOT_CREDITED, ST_CONT_PROCESS,
+     2000, 8000, 5000, 0, 1000, 1000},
     {"observation before the save is clamped", true, 6000, false, 5, RUNNING,
      0x111, 4000, ST_NONE, ST_RESTORE_CREDITED, ST_CONT_CREDITED, 0, 5500, 4500,
-     0, 4500},
+     0, 4500, 4500},
+    {"shut off now: not credited, no uptime", true, 6000, false, -1, SHUTOFF, 0,
+     7000, ST_CHANGED, ST_RESTORE_NOT_CREDITED, ST_CONT_STATE, 2000, 8000, 4000,
+     0, 0, 1000},
 };
 
 START_TEST(test_restore) {
@@ -698,6 +979,8 @@ START_TEST(test_restore) {
   ck_assert_uint_eq(v.total_ms[PAUSED], c->paused);
   ck_assert_msg(v.uptime_ms == c->uptime, "%s: uptime %llu", c->title,
                 (unsigned long long)v.uptime_ms);
+  ck_assert_msg(v.in_state_ms == c->in_state, "%s: in_state %llu", c->title,
+                (unsigned long long)v.in_state_ms);
   ck_assert_uint_eq(v.seen_mask, BIT(RUNNING) | BIT(c->state));
 
   /* Only the first observation reports the restore. */
@@ -867,7 +1150,7 @@ START_TEST(test_restore_odd_record) {
   st_record_t *r = &snap->records[0];
   r->seen_mask = 0;
   r->entered_ms = 9000;
-  r->running_since_ms = 9000;
+  r->up_since_ms = 9000;
   st_tracker_t *st = st_create();
   ck_assert_int_eq(st_import(st, snap, true, 5500), 0);
   st_snapshot_free(snap);
@@ -1108,6 +1391,8 @@ static Suite *tracker_suite(void) {
   tcase_add_test(tc, test_state_names);
   tcase_add_test(tc, test_foreach_stops);
   tcase_add_test(tc, test_final_once);
+  tcase_add_loop_test(tc, test_uptime, 0, STATIC_ARRAY_SIZE(up_cases));
+  tcase_add_test(tc, test_is_start_table);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("persistence");
@@ -1118,6 +1403,7 @@ static Suite *tracker_suite(void) {
   tcase_add_test(tc, test_continuity_all);
   tcase_add_test(tc, test_restore_gone_record);
   tcase_add_test(tc, test_restore_odd_record);
+  tcase_add_test(tc, test_uptime_across_restart);
   tcase_add_test(tc, test_round_trip);
   tcase_add_loop_test(tc, test_pending, 0, STATIC_ARRAY_SIZE(pending_cases));
   tcase_add_test(tc, test_import_errors);

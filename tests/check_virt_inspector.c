@@ -137,6 +137,7 @@ START_TEST(test_read_dispatches) {
   }
   ck_assert_double_eq(gauge("web1", "duration", "total"), 0.0);
   ck_assert_double_eq(gauge("web1", "uptime", NULL), 0.0);
+  ck_assert_double_eq(gauge("web1", "duration", "current_state"), 0.0);
   const stub_value_t *ds = stub_value("", "web1", "domain_state", NULL);
   ck_assert_ptr_nonnull(ds);
   ck_assert_uint_eq(ds->values_len, 2);
@@ -154,7 +155,10 @@ START_TEST(test_read_dispatches) {
   read_once();
   ck_assert_double_eq_tol(gauge("web1", "duration", "running"), 2.5, 1e-9);
   ck_assert_double_eq_tol(gauge("web1", "uptime", NULL), 2.5, 1e-9);
+  ck_assert_double_eq_tol(gauge("web1", "duration", "current_state"), 2.5,
+                          1e-9);
   ck_assert_double_eq_tol(gauge("my%20vm%2F2", "duration", "total"), 2.5, 1e-9);
+  ck_assert_double_eq(gauge("my%20vm%2F2", "uptime", NULL), 0.0); /* off */
   ck_assert_int_eq(stub_log_count(LOG_INFO, "connected to \"fake:///\""), 1);
   stub_shutdown();
 }
@@ -344,6 +348,45 @@ static void no_notifications(oconfig_item_t *b) {
   stub_block_add_boolean(b, "Notifications", false);
 }
 
+START_TEST(test_uptime_and_current_state) {
+  /* A pause does not restart the uptime; the time in the current state
+   * counts from each transition; a crash makes the uptime 0 and a start
+   * counts it from 0 again. Each from the event times, to the ms (a read
+   * moves the clock 1 s on). */
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(NULL);
+  read_once();
+  clock_ms += 1000;
+  ck_assert(hv_fake_emit(U1, HV_PAUSED, 1));
+  clock_ms += 2000;
+  read_once();
+  ck_assert_double_eq_tol(gauge("web1", "uptime", NULL), 4.0, 1e-9);
+  ck_assert_double_eq_tol(gauge("web1", "duration", "current_state"), 2.0,
+                          1e-9);
+  ck_assert(hv_fake_emit(U1, HV_RUNNING, 5));
+  clock_ms += 500;
+  read_once();
+  ck_assert_double_eq_tol(gauge("web1", "uptime", NULL), 5.5, 1e-9);
+  ck_assert_double_eq_tol(gauge("web1", "duration", "current_state"), 0.5,
+                          1e-9);
+  hv_fake_domain(U1, "web1", -1, HV_SHUTOFF, HV_SHUTOFF_CRASHED);
+  ck_assert(hv_fake_emit(U1, HV_SHUTOFF, HV_SHUTOFF_CRASHED));
+  clock_ms += 1000;
+  read_once();
+  ck_assert_double_eq(gauge("web1", "uptime", NULL), 0.0);
+  ck_assert_double_eq_tol(gauge("web1", "duration", "current_state"), 1.0,
+                          1e-9);
+  hv_fake_domain(U1, "web1", 8, HV_RUNNING, 1);
+  ck_assert(hv_fake_emit(U1, HV_RUNNING, 1));
+  clock_ms += 1000;
+  read_once();
+  ck_assert_double_eq_tol(gauge("web1", "uptime", NULL), 1.0, 1e-9);
+  ck_assert_double_eq_tol(gauge("web1", "duration", "current_state"), 1.0,
+                          1e-9);
+  stub_shutdown();
+}
+END_TEST
+
 START_TEST(test_notifications_off_poll_timed) {
   hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
   start(no_notifications);
@@ -480,8 +523,9 @@ START_TEST(test_same_name_new_uuid) {
   ck_assert_int_eq(stub_log_count(LOG_INFO, "domain \"web1\" has a new UUID " U2
                                             " (was " U1),
                    1);
-  /* one domain's: 8 duration-<state>, duration-total, uptime, domain_state */
-  ck_assert_uint_eq(stub_value_count_for("web1"), 11);
+  /* one domain's: 8 duration-<state>, duration-total, uptime,
+   * duration-current_state, domain_state */
+  ck_assert_uint_eq(stub_value_count_for("web1"), 12);
   ck_assert_double_eq_tol(gauge("web1", "duration", "shutoff"), 0.0, 1e-9);
   stub_clear();
   read_once();
@@ -894,6 +938,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_same_name_new_uuid);
   tcase_add_test(tc, test_poll_timed_after_reconnect);
   tcase_add_test(tc, test_notifications_off_poll_timed);
+  tcase_add_test(tc, test_uptime_and_current_state);
   tcase_add_test(tc, test_reconnect);
   tcase_add_test(tc, test_refused_from_the_start);
   tcase_add_test(tc, test_read_failure_logged_once);

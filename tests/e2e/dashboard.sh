@@ -214,8 +214,17 @@ if dash_q "Availability over the range" "Availability over the range"; then
     assert_eq "panel 'Availability': every value in [0, 1]" "$(awk '$NF < 0 || $NF > 1' <<<"$DQ" | head -n 3)" ""
 fi
 
+up_a=
 if dash_q "Uptime" "Uptime"; then
-    check "panel 'Uptime': $A's uptime" "$(dash_value "$DQ" $A)" ">=" 0
+    up_a=$(dash_value "$DQ" $A)
+    check "panel 'Uptime': $A's uptime" "$up_a" ">=" 0
+fi
+# B: the time in the current state, of the same samples (one evaluation
+# time): never more than the uptime of a running guest
+if dash_q "Uptime B" "Uptime" B; then
+    check "panel 'Uptime' B: $A's time in its current state, at most its uptime" \
+        "$(dash_value "$DQ" $A)" "<=" "${up_a:-0}"
+    check "panel 'Uptime' B: $A's time in its current state" "$(dash_value "$DQ" $A)" ">=" 0
 fi
 for title in "Seconds crashed over the range" "Shut off by a crash"; do
     if dash_q "$title" "$title"; then

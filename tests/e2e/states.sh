@@ -7,9 +7,10 @@
 #
 #   1. event timing: Interval 10, a suspend / resume / destroy / start script
 #      whose stints are shorter than the Interval; duration deltas within
-#      0.1 s of the script's clock, duration-total = elapsed, uptime reset by
-#      the restart, domain_state = virsh domstats; one notification per
-#      transition with the right severity and stint
+#      0.1 s of the script's clock, duration-total = elapsed, uptime and
+#      duration-current_state from the restart, domain_state = virsh
+#      domstats; one notification per transition with the right severity
+#      and stint
 #   2. collectd restart, domain unchanged: the test driver has no process
 #      to prove continuity, so the gap is credited to no state (INFO line
 #      saying why), totals kept; a shut-off domain started and stopped
@@ -35,6 +36,11 @@
 #      access in our code
 #   9. periodic saves (StateSaveInterval 1): the file is written while
 #      collectd runs; after a SIGKILL the totals continue from it
+#  10. uptime (since the last start) and duration-current_state (since the
+#      last transition), each within 0.1 s of the script's clock, one read
+#      cycle per set: through a pause and a resume (uptime goes on), a
+#      save (0 while shut off), a restore and a snapshot revert (each a
+#      start: the README says why)
 #
 # FAILURE notifications (crashed, or shutoff with reason crashed/failed) are
 # not covered here: libvirt's test driver cannot crash a domain. The QEMU
@@ -154,7 +160,8 @@ note "script: paused ${stint_p} s, shutoff ${stint_s} s"
 
 # the next read begun after the last action (up to one Interval away)
 if wait_cycle 25 -s "$t_start" "$ID/duration-total" "$ID/duration-running" \
-    "$ID/duration-paused" "$ID/duration-shutoff" "$ID/uptime"; then
+    "$ID/duration-paused" "$ID/duration-shutoff" "$ID/uptime" \
+    "$ID/duration-current_state"; then
     tot1=${CYCLE[$ID/duration-total]} e1=$CYCLE_EPOCH
     r1=${CYCLE[$ID/duration-running]}
     p1=${CYCLE[$ID/duration-paused]}
@@ -172,6 +179,9 @@ if wait_cycle 25 -s "$t_start" "$ID/duration-total" "$ID/duration-running" \
         "$(calc 'el - p - s' el="$elapsed" p="$stint_p" s="$stint_s")" "$TOL"
     check "uptime restarted at the start (time since it)" \
         "$u1" "~" "$(calc 'eu - ts' eu="$eu1" ts="$t_start")" "$TOL"
+    check "duration-current_state: the time since the start" \
+        "${CYCLE[$ID/duration-current_state]}" "~" \
+        "$(calc 'e - ts' e="${CYCLE_T[$ID/duration-current_state]}" ts="$t_start")" "$TOL"
     check "the reads were one Interval apart (the stints fell inside it)" \
         "$elapsed" "~" 10 1
     assert_domain_state "$ID" "$DOM"
@@ -272,7 +282,7 @@ wait_log "$RE_NOT_CREDITED" 10
 assert_count_log "\[info\] $RE_NOT_CREDITED" 1 "INFO: the downtime is credited to no state (id $old_id -> $new_id)"
 assert_count_log "$RE_CREDITED" 0 "no 'credited to <state>' line this time"
 if wait_cycle 10 "$ID/duration-total" "$ID/duration-running" \
-    "$ID/duration-shutoff" "$ID/uptime"; then
+    "$ID/duration-shutoff" "$ID/uptime" "$ID/duration-current_state"; then
     tota=${CYCLE[$ID/duration-total]} ea=$CYCLE_EPOCH
     ra=${CYCLE[$ID/duration-running]}
     sa=${CYCLE[$ID/duration-shutoff]}
@@ -285,6 +295,9 @@ if wait_cycle 10 "$ID/duration-total" "$ID/duration-running" \
     assert_num "duration-shutoff unchanged (the unseen shutoff is not credited)" "$sa" "$sb"
     check "uptime counts from after the restart" \
         "$ua" "<=" "$(calc 'e - t' e="$eua" t="$t_vstart")" "$TOL"
+    check "duration-current_state counts from after the restart" \
+        "${CYCLE[$ID/duration-current_state]}" "<=" \
+        "$(calc 'e - t' e="${CYCLE_T[$ID/duration-current_state]}" t="$t_vstart")" "$TOL"
 fi
 
 # --------------------------------------- 4. libvirtd SIGKILL + restart ----
@@ -504,7 +517,7 @@ if wait_cycle 10 "$ID/duration-running"; then
 fi
 if kill -0 "$COLLECTD_PID" 2>/dev/null; then ok "collectd keeps running"; else not_ok "collectd keeps running"; fi
 stop_collectd
-assert_eq "a good state file is written at shutdown" "$(head -n 1 "$BAD" 2>&1)" "virt_inspector-state 2"
+assert_eq "a good state file is written at shutdown" "$(head -n 1 "$BAD" 2>&1)" "virt_inspector-state 3"
 
 # ------------------------------------ 8. collectd's virt plugin beside us ----
 
@@ -647,3 +660,55 @@ if wait_csv "$ID/duration-running" 1 10; then
         "$(val "$ID/duration-running")" ">=" "$(calc 's / 1000' s="$saved")"
 fi
 assert_count_log "\[warning\] virt_inspector plugin" 0 "no warning after a killed collectd (the file was whole)"
+
+# ------- 10. uptime and the time in the current state, Interval 1 ----
+# (collectd of case 9, Interval 1, still running; the domain is running)
+
+note "10. uptime through pause/resume, save/restore and a snapshot revert; duration-current_state"
+vdo snapshot-create-as "$DOM" s16
+vdo destroy "$DOM"
+vdo start "$DOM"; t_boot=$VDO_T
+hold 1.0
+vdo suspend "$DOM"; t_p=$VDO_T
+hold 1.5
+if wait_cycle 10 -s "$t_p" "$ID/uptime" "$ID/duration-current_state" "$ID/domain_state:state"; then
+    e=${CYCLE_T[$ID/uptime]} ec=${CYCLE_T[$ID/duration-current_state]}
+    check "10 paused: uptime counts from the start, through the pause" "${CYCLE[$ID/uptime]}" "~" "$(calc 'e - t' e="$e" t="$t_boot")" "$TOL"
+    check "10 paused: duration-current_state counts from the pause" "${CYCLE[$ID/duration-current_state]}" "~" "$(calc 'e - t' e="$ec" t="$t_p")" "$TOL"
+    assert_num "10 paused: domain_state" "${CYCLE[$ID/domain_state:state]}" 3
+fi
+vdo resume "$DOM"; t_r=$VDO_T
+hold 1.0
+if wait_cycle 10 -s "$t_r" "$ID/uptime" "$ID/duration-current_state" "$ID/domain_state:state"; then
+    e=${CYCLE_T[$ID/uptime]} ec=${CYCLE_T[$ID/duration-current_state]}
+    check "10 resumed: uptime still from the start" "${CYCLE[$ID/uptime]}" "~" "$(calc 'e - t' e="$e" t="$t_boot")" "$TOL"
+    check "10 resumed: duration-current_state from the resume" "${CYCLE[$ID/duration-current_state]}" "~" "$(calc 'e - t' e="$ec" t="$t_r")" "$TOL"
+fi
+vdo save "$DOM" "$T/test.save"; t_sv=$VDO_T; note "save took $VDO_D s"
+hold 1.0
+if wait_cycle 10 -s "$t_sv" "$ID/uptime" "$ID/duration-current_state" "$ID/domain_state:state" "$ID/domain_state:reason"; then
+    ec=${CYCLE_T[$ID/duration-current_state]}
+    assert_num "10 saved (shut off): uptime 0" "${CYCLE[$ID/uptime]}" 0
+    check "10 saved: duration-current_state from the save" "${CYCLE[$ID/duration-current_state]}" "~" "$(calc 'e - t' e="$ec" t="$t_sv")" "$TOL"
+    assert_num "10 saved: shutoff" "${CYCLE[$ID/domain_state:state]}" 5
+    assert_num "10 saved: reason saved (VIR_DOMAIN_SHUTOFF_SAVED)" "${CYCLE[$ID/domain_state:reason]}" 5
+fi
+vdo restore "$T/test.save"; t_rs=$VDO_T; note "restore took $VDO_D s"
+hold 1.0
+if wait_cycle 10 -s "$t_rs" "$ID/uptime" "$ID/duration-current_state" "$ID/domain_state:state" "$ID/domain_state:reason"; then
+    e=${CYCLE_T[$ID/uptime]} ec=${CYCLE_T[$ID/duration-current_state]}
+    check "10 restored: uptime counts from the restore (a start)" "${CYCLE[$ID/uptime]}" "~" "$(calc 'e - t' e="$e" t="$t_rs")" "$TOL"
+    check "10 restored: duration-current_state from the restore" "${CYCLE[$ID/duration-current_state]}" "~" "$(calc 'e - t' e="$ec" t="$t_rs")" "$TOL"
+    assert_num "10 restored: running" "${CYCLE[$ID/domain_state:state]}" 1
+    assert_num "10 restored: reason restored (VIR_DOMAIN_RUNNING_RESTORED)" "${CYCLE[$ID/domain_state:reason]}" 3
+fi
+vdo snapshot-revert "$DOM" s16; t_rv=$VDO_T; note "snapshot-revert took $VDO_D s"
+hold 1.0
+if wait_cycle 10 -s "$t_rv" "$ID/uptime" "$ID/duration-current_state" "$ID/domain_state:state" "$ID/domain_state:reason"; then
+    e=${CYCLE_T[$ID/uptime]} ec=${CYCLE_T[$ID/duration-current_state]}
+    # the test driver reverts a running domain by a stop and a start
+    assert_num "10 reverted: reason from snapshot (VIR_DOMAIN_RUNNING_FROM_SNAPSHOT)" "${CYCLE[$ID/domain_state:reason]}" 4
+    check "10 reverted to a snapshot: uptime counts from the revert (a start)" "${CYCLE[$ID/uptime]}" "~" "$(calc 'e - t' e="$e" t="$t_rv")" "$TOL"
+    check "10 reverted: duration-current_state from the revert" "${CYCLE[$ID/duration-current_state]}" "~" "$(calc 'e - t' e="$ec" t="$t_rv")" "$TOL"
+fi
+vdo snapshot-delete "$DOM" s16
