@@ -216,6 +216,19 @@ wait_csv_cond() { wait_until "$3" _csv_cond "$1" "$2"; }
 
 # ------------------------------------------------------------- teardown ----
 
+# qemu_pids STRING: the pids of the QEMU processes whose command line
+# contains STRING (this run's: "$T/"; one domain's: "-uuid UUID")
+qemu_pids() {
+    local p
+    for p in /proc/[0-9]*; do
+        case "$(readlink "$p/exe" 2>/dev/null)" in
+        */qemu-system-*) ;;
+        *) continue ;;
+        esac
+        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$1" && echo "${p#/proc/}"
+    done
+}
+
 # Every guest is destroyed (QEMU outlives libvirtd), consoles closed, and
 # any QEMU of this run (its command line names $T) killed; then lib.sh's
 # cleanup (collectd, libvirtd namespace, summary).
@@ -225,15 +238,9 @@ qemu_teardown() {
         timeout 30 virsh -q -c "$LV_URI" destroy "$g" >/dev/null 2>&1
         guest_console_close "$g" 2>/dev/null
     done
-    for p in /proc/[0-9]*; do
-        case "$(readlink "$p/exe" 2>/dev/null)" in
-        */qemu-system-*) ;;
-        *) continue ;;
-        esac
-        if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$T/"; then
-            echo "# killing leftover QEMU ${p#/proc/}"
-            kill -KILL "${p#/proc/}" 2>/dev/null
-        fi
+    for p in $(qemu_pids "$T/"); do
+        echo "# killing leftover QEMU $p"
+        kill -KILL "$p" 2>/dev/null
     done
     if [ -n "$VIRTLOGD_PID" ]; then
         kill "$VIRTLOGD_PID" 2>/dev/null
@@ -675,19 +682,6 @@ stop_collectd
 
 # ------------------- S4: a libvirt id reused after a libvirtd restart ----
 
-# qemu_pid UUID: the pid of the QEMU process running that domain (its
-# command line names -uuid UUID), empty if none
-qemu_pid() {
-    local p
-    for p in /proc/[0-9]*; do
-        case "$(readlink "$p/exe" 2>/dev/null)" in
-        */qemu-system-*) ;;
-        *) continue ;;
-        esac
-        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "-uuid $1" && { echo "${p#/proc/}"; return; }
-    done
-}
-
 # s4_fresh_start: the guest destroyed, libvirtd restarted (it forgets its
 # domains and numbers from 1 again), the guest defined and started: its
 # libvirt id must be 1 (S4_ID), in a new QEMU process (S4_PID)
@@ -699,7 +693,7 @@ s4_fresh_start() {
     vdo start "$G" || e2e_bail "S4 start $G after the libvirtd restart"
     S4_START=$VDO_T
     S4_ID=$(vq domid "$G" 2>/dev/null | head -n 1)
-    S4_PID=$(qemu_pid "$UUID_MEM")
+    S4_PID=$(qemu_pids "-uuid $UUID_MEM")
 }
 
 note "S4: collectd stopped, the guest destroyed, libvirtd restarted, the guest started with the same libvirt id"
