@@ -7,12 +7,15 @@ PKGS="autoconf automake libtool pkg-config make gcc clang libclang-rt-14-dev
   libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   qemu-system-x86 busybox-static cpio socat
   collectd dpkg-dev debhelper lintian perl man-db groff-base rrdtool
-  prometheus libmicrohttpd12 libprotobuf-c1 curl jq"
+  prometheus libmicrohttpd12 libprotobuf-c1 curl jq libpython3.11 iproute2"
 # collectd: Debian's /etc/collectd/collectd.conf (tests/package.sh loads the
 # packaged plugin with it); debhelper, dpkg-dev, lintian: the Debian package;
 # perl (pod2man), man-db, groff-base: the man page; rrdtool: demo.sh's graphs
 # and tests/e2e/prometheus.sh; prometheus (and promtool), libmicrohttpd12,
-# libprotobuf-c1 (collectd's write_prometheus), curl, jq: tests/e2e/prometheus.sh.
+# libprotobuf-c1 (collectd's write_prometheus), curl, jq: tests/e2e/prometheus.sh;
+# libpython3.11: collectd's python plugin, which runs tests/e2e/slow_notify.py
+# (a slow notification plugin, tests/e2e/states.sh); iproute2 (ss) and
+# libvirt-clients (virt-admin): tests/e2e/faults.sh's held reconnect.
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -22,6 +22,12 @@
 #      nothing .corrupt or .tmp beside it, the link's target unchanged)
 #   4. StateFile "" turns persistence off, and quoted booleans are accepted
 #      with collectd's own deprecation warning
+#   5. a slow reconnect (issue 17): libvirtd closes the plugin's connection
+#      (virt-admin client-disconnect) and holds its reconnect at its client
+#      limit (virt-admin srv-clients-set, as at max_clients); the domain is
+#      paused meanwhile and the limit lifted a second later: the poll after
+#      the reconnect (LifecycleEvents false) times the pause after the
+#      reconnect, never before the suspend
 #
 # Run: top_builddir=BUILD top_srcdir=SRC bash tests/e2e/faults.sh
 # (make check sets both). Needs root; prints `N passed, M failed` last.
@@ -209,3 +215,68 @@ if start_collectd "$(vi_conf "" 'Notifications "false"
 else
     not_ok "collectd starts with StateFile \"\" and quoted booleans"
 fi
+
+# ------------- 5. a slow reconnect: the transition its poll finds ----
+# libvirtd closes the plugin's connection (virt-admin client-disconnect) and
+# holds its reconnect in the listen backlog (the server's client limit,
+# virt-admin srv-clients-set, as a libvirtd at max_clients does); the domain
+# is suspended half a second into it, through the test's own connection,
+# and the limit lifted a second later. Without events the poll after the reconnect finds
+# the pause: it must be timed after the reconnect, never before the suspend
+# (issue 17: the poll was timed before the connect, early by all of it).
+
+note "5. a slow reconnect (libvirtd's client limit), a transition found by the poll after it"
+ADM_URI="libvirtd:///system?socket=$T/lv/libvirt-admin-sock"
+adm() { timeout 30 virt-admin -q -c "$ADM_URI" "$@"; }
+# collectd_clients: libvirtd's ids of the clients that are collectd
+collectd_clients() {
+    local id
+    for id in $(adm srv-clients-list libvirtd | awk '$1 ~ /^[0-9]+$/ { print $1 }'); do
+        adm client-info libvirtd "$id" | grep -Eq "^unix_process_id *: *$COLLECTD_PID\$" && echo "$id"
+    done
+}
+# _held: a connection waits, not accepted, in a listen backlog of libvirtd
+_held() { ss -xlH | awk -v d="$T/lv/" 'index($5, d) == 1 { n += $3 } END { exit !(n > 0) }'; }
+_paused_read() {
+    read_cycle -a "$1" "$ID/duration-paused" "$ID/domain_state:state" &&
+        [ "$(_num_norm "${CYCLE[$ID/domain_state:state]}")" = 3 ]
+}
+command -v virt-admin >/dev/null && command -v ss >/dev/null ||
+    e2e_bail "5 needs virt-admin (libvirt-clients) and ss (iproute2)"
+start_collectd "$(vi_conf "$T/slow.state" "LifecycleEvents false")" || e2e_bail "collectd did not start (5)"
+wait_csv "$ID/duration-running" 2 10 || not_ok "5 values of $DOM before the disconnect"
+clients=$(collectd_clients)
+assert_eq "5 collectd has one connection to libvirtd (no events)" "$(wc -w <<<"$clients")" 1
+adm srv-clients-set libvirtd --max-clients 1 --max-unauth-clients 1 >/dev/null ||
+    not_ok "5 virt-admin srv-clients-set libvirtd --max-clients 1"
+for c in $clients; do adm client-disconnect libvirtd "$c" >/dev/null; done
+if wait_until 10 _held; then
+    t_held=$EPOCHREALTIME
+    ok "5 the plugin's reconnect is held by libvirtd's client limit"
+    hold 0.5 # the reconnect under way, nothing changed yet
+    t_s0=$EPOCHREALTIME
+    virsh_run "suspend $DOM" >/dev/null || not_ok "5 suspend $DOM"
+    t_s1=$EPOCHREALTIME
+    _held && ok "5 the reconnect was still held after the suspend" ||
+        not_ok "5 the reconnect was still held after the suspend (the poll may have seen it)"
+    hold 1 # the reconnect goes on
+    t_c0=$EPOCHREALTIME
+    adm srv-clients-set libvirtd --max-clients 5000 --max-unauth-clients 20 >/dev/null ||
+        not_ok "5 virt-admin srv-clients-set: the limit lifted"
+    note "5 suspended $(calc 'a - b' a="$t_s0" b="$t_held")..$(calc 'a - b' a="$t_s1" b="$t_held") s into the held reconnect, limit lifted $(calc 'a - b' a="$t_c0" b="$t_held") s into it"
+    if wait_until 15 _paused_read "$t_c0"; then
+        t_tr=$(calc 'e - p' e="${CYCLE_T[$ID/duration-paused]}" p="${CYCLE[$ID/duration-paused]}")
+        note "5 the plugin timed the pause at $(calc 'a - b' a="$t_tr" b="$t_held") s into the held reconnect"
+        check "5 the pause found by the poll is timed after the reconnect (issue 17: before it)" \
+            "$t_tr" ">=" "$t_c0" "$TOL"
+        check "5 ... and never before the suspend" "$t_tr" ">=" "$t_s0" "$TOL"
+    else
+        not_ok "5 a read after the reconnect sees $DOM paused within 15 s"
+    fi
+else
+    not_ok "5 the plugin's reconnect is held by libvirtd's client limit within 10 s (ss: $(ss -xlH | grep -F "$T/lv/" | tr -s ' ' | tr '\n' ';'))"
+    adm srv-clients-set libvirtd --max-clients 5000 --max-unauth-clients 20 >/dev/null
+fi
+assert_log "virt_inspector plugin: connection to .* lost" "5 the closed connection is logged"
+virsh_run "resume $DOM" >/dev/null || not_ok "5 resume $DOM"
+stop_collectd

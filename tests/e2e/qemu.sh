@@ -37,6 +37,10 @@
 #        duration-paused exclude the downtime; through all of it the uptime
 #        goes on (the same QEMU process: issue 16) and duration-current_state
 #        counts from the pause, or from the restart when not credited
+#     S4 collectd stopped, the guest destroyed, libvirtd restarted (ids start
+#        at 1 again), the guest started with the saved libvirt id: another
+#        QEMU process, so the downtime is not credited and uptime does not
+#        carry on
 #   Memory, live stats period (issue 17)
 #     M6 a balloon whose period is 0 at collectd's start gets one set live
 #        by `virsh dommemstat --period 2 --live`: memory-used comes, without
@@ -216,6 +220,19 @@ wait_csv_cond() { wait_until "$3" _csv_cond "$1" "$2"; }
 
 # ------------------------------------------------------------- teardown ----
 
+# qemu_pids STRING: the pids of the QEMU processes whose command line
+# contains STRING (this run's: "$T/"; one domain's: "-uuid UUID")
+qemu_pids() {
+    local p
+    for p in /proc/[0-9]*; do
+        case "$(readlink "$p/exe" 2>/dev/null)" in
+        */qemu-system-*) ;;
+        *) continue ;;
+        esac
+        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$1" && echo "${p#/proc/}"
+    done
+}
+
 # Every guest is destroyed (QEMU outlives libvirtd), consoles closed, and
 # any QEMU of this run (its command line names $T) killed; then lib.sh's
 # cleanup (collectd, libvirtd namespace, summary).
@@ -225,15 +242,9 @@ qemu_teardown() {
         timeout 30 virsh -q -c "$LV_URI" destroy "$g" >/dev/null 2>&1
         guest_console_close "$g" 2>/dev/null
     done
-    for p in /proc/[0-9]*; do
-        case "$(readlink "$p/exe" 2>/dev/null)" in
-        */qemu-system-*) ;;
-        *) continue ;;
-        esac
-        if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$T/"; then
-            echo "# killing leftover QEMU ${p#/proc/}"
-            kill -KILL "${p#/proc/}" 2>/dev/null
-        fi
+    for p in $(qemu_pids "$T/"); do
+        echo "# killing leftover QEMU $p"
+        kill -KILL "$p" 2>/dev/null
     done
     if [ -n "$VIRTLOGD_PID" ]; then
         kill "$VIRTLOGD_PID" 2>/dev/null
@@ -275,23 +286,39 @@ fi
 ok "test guest ready in $gdir ($(cat "$gdir/kernel-version" 2>/dev/null); $(calc 'b - a' a="$m0" b="$(mono)") s)"
 export VI_GUEST_DIR=$gdir
 
-start_libvirtd || e2e_bail "start_libvirtd failed (see $LIBVIRTD_LOG)"
-# lib.sh's libvirtd has no virtlogd and no /var/log/libvirt of its own: the
-# QEMU driver needs both. Both go into its mount namespace: the log dir is
-# $T/libvirt-log bound over /var/log/libvirt (the mount point is created on
-# the host if missing, as lib.sh does for its tmpfs mount points).
+# qemu_libvirtd_up: lib.sh's libvirtd, plus what its QEMU driver needs:
+# lib.sh's libvirtd has no virtlogd and no /var/log/libvirt of its own. Both
+# go into its mount namespace: the log dir is $T/libvirt-log bound over
+# /var/log/libvirt (the mount point is created on the host if missing, as
+# lib.sh does for its tmpfs mount points). Says on stderr what failed.
 VIRTLOGD_PID=
-mkdir -p "$T/libvirt-log/qemu" /var/log/libvirt
-# shellcheck disable=SC2016
-if ! nsenter -t "$LIBVIRTD_PID" -m sh -c '
-        mount --bind "$1/libvirt-log" /var/log/libvirt &&
-        exec virtlogd -d -p "$1/virtlogd.pid"' sh "$T" >"$T/virtlogd.out" 2>&1; then
-    e2e_bail "cannot start virtlogd in libvirtd's namespace: $(cat "$T/virtlogd.out")"
-fi
-wait_until 10 test -s "$T/virtlogd.pid"
-VIRTLOGD_PID=$(cat "$T/virtlogd.pid" 2>/dev/null)
-wait_until 30 eval 'vq uri >/dev/null 2>&1' ||
-    e2e_bail "no QEMU driver at $LV_URI: $(vq uri 2>&1)"
+qemu_libvirtd_up() {
+    start_libvirtd || { echo "start_libvirtd failed (see $LIBVIRTD_LOG)" >&2; return 1; }
+    mkdir -p "$T/libvirt-log/qemu" /var/log/libvirt
+    rm -f "$T/virtlogd.pid"
+    # shellcheck disable=SC2016
+    if ! nsenter -t "$LIBVIRTD_PID" -m sh -c '
+            mount --bind "$1/libvirt-log" /var/log/libvirt &&
+            exec virtlogd -d -p "$1/virtlogd.pid"' sh "$T" >"$T/virtlogd.out" 2>&1; then
+        echo "cannot start virtlogd in libvirtd's namespace: $(cat "$T/virtlogd.out")" >&2
+        return 1
+    fi
+    wait_until 10 test -s "$T/virtlogd.pid"
+    VIRTLOGD_PID=$(cat "$T/virtlogd.pid" 2>/dev/null)
+    wait_until 30 eval 'vq uri >/dev/null 2>&1' ||
+        { echo "no QEMU driver at $LV_URI: $(vq uri 2>&1)" >&2; return 1; }
+}
+
+# qemu_libvirtd_restart: libvirtd (and virtlogd, in its namespace) killed
+# and started afresh: it forgets every domain, and numbers the next start
+# 1 again. Destroy the guests first (QEMU outlives libvirtd).
+qemu_libvirtd_restart() {
+    kill_libvirtd
+    VIRTLOGD_PID=
+    qemu_libvirtd_up
+}
+
+qemu_libvirtd_up 2>"$T/up.err" || e2e_bail "$(cat "$T/up.err")"
 hv=$(vq version 2>&1 | sed -n 's/^Running hypervisor: //p')
 [ -n "$hv" ] || e2e_bail "libvirtd's QEMU driver has no hypervisor: $(vq version 2>&1 | tail -n 2)"
 note "libvirtd QEMU driver: $hv (TCG, domain type 'qemu')"
@@ -693,5 +720,58 @@ check "S3 not credited: duration-current_state counts from the restart" \
     "$S3_CA" "<=" "$(calc 'e - t' e="$S3_UEA" t="$S3_UP")" "$TOL16"
 vdo resume "$G"
 assert_count_log "\[(error|warning)\] $P plugin" 0 "no ERROR/WARNING line from the plugin in the continuity runs"
+stop_collectd
+
+# ------------------- S4: a libvirt id reused after a libvirtd restart ----
+
+# s4_fresh_start: the guest destroyed, libvirtd restarted (it forgets its
+# domains and numbers from 1 again), the guest defined and started: its
+# libvirt id must be 1 (S4_ID), in a new QEMU process (S4_PID)
+s4_fresh_start() {
+    vq destroy "$G" >/dev/null 2>&1
+    guest_console_close "$G"
+    qemu_libvirtd_restart 2>"$T/up.err" || e2e_bail "S4 libvirtd restart: $(cat "$T/up.err")"
+    vq define "$GUEST_LOGDIR/$G.xml" >/dev/null || e2e_bail "S4 define $G after the libvirtd restart"
+    vdo start "$G" || e2e_bail "S4 start $G after the libvirtd restart"
+    # the new run began after the start call did (its return is later)
+    S4_START=$(calc 't - d' t="$VDO_T" d="$VDO_D")
+    S4_ID=$(vq domid "$G" 2>/dev/null | head -n 1)
+    S4_PID=$(qemu_pids "-uuid $UUID_MEM")
+}
+
+note "S4: collectd stopped, the guest destroyed, libvirtd restarted, the guest started with the same libvirt id"
+s4_fresh_start
+id1=$S4_ID pid1=$S4_PID
+start_collectd "$(vi_conf "$T/s4.state")" || e2e_bail "collectd did not start (S4)"
+wait_csv "$ID/duration-running" 2 15 || not_ok "S4 $G's duration-running in the csv"
+stop_collectd
+S4_DOWN=$EPOCHREALTIME
+# collectd's last read (the csv is quiescent now)
+read_cycle "$ID/duration-total" "$ID/duration-running" || not_ok "S4 a read cycle of $G before the stop"
+s4_totb=${CYCLE[$ID/duration-total]} s4_rb=${CYCLE[$ID/duration-running]} s4_eb=$CYCLE_EPOCH
+s4_fresh_start
+note "S4 before: libvirt id $id1, QEMU pid $pid1; after: libvirt id $S4_ID, QEMU pid $S4_PID"
+if [ "$S4_ID" = "$id1" ] && [ -n "$pid1" ] && [ "$S4_PID" != "$pid1" ]; then
+    ok "S4 the new run of $G carries the saved libvirt id ($S4_ID) in another QEMU process"
+else
+    not_ok "S4 the new run of $G carries the saved libvirt id in another QEMU process (id $id1 -> $S4_ID, pid $pid1 -> $S4_PID)"
+fi
+S4_UP=$EPOCHREALTIME
+start_collectd "$(vi_conf "$T/s4.state")" || e2e_bail "collectd did not restart (S4)"
+RE_S4="$P plugin: domain \"$G\": the [0-9.]+ s since the last save are credited to"
+wait_log "$RE_S4" 10
+assert_count_log "\[info\] $RE_S4 no state: continuity is not proven \(another process: it was restarted\)" 1 \
+    "S4 same libvirt id and state, another QEMU process: the downtime is not credited (INFO)"
+assert_count_log "$RE_S4 running" 0 "S4 no 'credited to running' (issue 17: the reused id was credited)"
+if wait_cycle 10 -a "$S4_UP" "$ID/duration-total" "$ID/duration-running" "$ID/uptime"; then
+    check "S4 the downtime is not in duration-running" \
+        "$(calc 'a - b' a="${CYCLE[$ID/duration-running]}" b="$s4_rb")" "<=" \
+        "$(calc '(ea - eb) - (up - down)' ea="$CYCLE_EPOCH" eb="$s4_eb" up="$S4_UP" down="$S4_DOWN")" "$TOL"
+    check "S4 the downtime is not in duration-total" \
+        "$(calc 'a - b' a="${CYCLE[$ID/duration-total]}" b="$s4_totb")" "<=" \
+        "$(calc '(ea - eb) - (up - down)' ea="$CYCLE_EPOCH" eb="$s4_eb" up="$S4_UP" down="$S4_DOWN")" "$TOL"
+    check "S4 uptime does not carry on across the guest's restart (at most since the start call)" \
+        "${CYCLE[$ID/uptime]}" "<=" "$(calc 'e - s' e="${CYCLE_T[$ID/uptime]}" s="$S4_START")" "$TOL"
+fi
 stop_collectd
 note "suite time: $(calc 'b - a' a="$m0" b="$(mono)") s since the guests were started"
