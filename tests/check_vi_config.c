@@ -16,22 +16,10 @@
 
 /* Adds `TimeBy "a"` or `TimeBy "a" "b"` (b NULL: one value). */
 static void add_time_by(oconfig_item_t *blk, const char *a, const char *b) {
-  stub_block_add_string(blk, "TimeBy", a);
   if (b == NULL)
-    return;
-  oconfig_item_t *c = &blk->children[blk->children_num - 1];
-  c->values = realloc(c->values, 2 * sizeof(*c->values));
-  c->values[1].type = OCONFIG_TYPE_STRING;
-  c->values[1].value.string = strdup(b);
-  c->values_num = 2;
-}
-
-static void block_free(oconfig_item_t *blk) {
-  for (int i = 0; i < blk->children_num; i++)
-    if (blk->children[i].values_num == 2 &&
-        blk->children[i].values[1].type == OCONFIG_TYPE_STRING)
-      free(blk->children[i].values[1].value.string);
-  stub_block_free(blk);
+    stub_block_add_string(blk, "TimeBy", a);
+  else
+    stub_block_add_strings(blk, "TimeBy", a, b);
 }
 
 START_TEST(test_accepted) {
@@ -55,7 +43,7 @@ START_TEST(test_accepted) {
   ck_assert_int_eq(stub_log_count(-1, ""), 0);
   vi_config_free(&c);
   ck_assert_uint_eq(c.ntimeby, 0);
-  block_free(blk);
+  stub_block_free(blk);
 }
 END_TEST
 
@@ -92,7 +80,7 @@ START_TEST(test_bad) {
   ck_assert_int_eq(stub_log_count(LOG_ERR, bad[_i].log), 1);
   ck_assert_int_eq(stub_log_count(-1, ""), 1);
   vi_config_free(&c);
-  block_free(blk);
+  stub_block_free(blk);
 }
 END_TEST
 
@@ -109,7 +97,7 @@ START_TEST(test_duplicate_and_limit) {
                                            "name is already used"),
                    1);
   vi_config_free(&c);
-  block_free(blk);
+  stub_block_free(blk);
 
   stub_clear();
   blk = stub_block_new();
@@ -123,7 +111,7 @@ START_TEST(test_duplicate_and_limit) {
   ck_assert_int_eq(stub_log_count(LOG_ERR, "too many TimeBy"), 1);
   ck_assert_uint_eq(c.ntimeby, AT_ATTRS_MAX);
   vi_config_free(&c);
-  block_free(blk);
+  stub_block_free(blk);
 }
 END_TEST
 
