@@ -285,8 +285,7 @@ START_TEST(test_errors_are_quiet) {
       "<?xml version='1.0'?><domain><x y='1' y='2'/></domain>",
       /* the external subset is not fetched (XML_PARSE_NONET, no DTD
        * loading), and an entity it would declare is then only a warning */
-      "<!DOCTYPE domain SYSTEM 'http://127.0.0.1:9/x.dtd'><domain>&ext;"
-      "</domain>",
+      "<!DOCTYPE domain SYSTEM 'http://127.0.0.1:9/x.dtd'><domain>&ext;</domain>",
   };
   static const int xml_want[] = {-EINVAL, -EINVAL, -EINVAL, -EINVAL, 0};
   int xml_rcs[sizeof(bad_xml) / sizeof(bad_xml[0])];

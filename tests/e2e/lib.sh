@@ -36,7 +36,8 @@
 #                       identifiers, and when they were read): see below
 #   calc / check                      arithmetic and tolerance checks
 #   ok / not_ok / assert_eq / assert_num / assert_getval / assert_csv /
-#   assert_listed / assert_absent / assert_absent_re / assert_log /
+#   assert_listed / assert_absent / assert_absent_re / assert_monotonic /
+#   assert_log /
 #   assert_no_log / count_log / assert_count_log
 #
 # Rules for the suites (a test cannot race):
@@ -787,6 +788,22 @@ assert_absent_re() {
         ok "$1"
     else
         not_ok "$1: listval has $(printf '%s' "$hits" | head -n 3 | tr '\n' ' ')"
+    fi
+}
+
+# assert_monotonic IDENT: no csv row of IDENT is lower than the one before
+assert_monotonic() {
+    local f bad
+    if ! f=$(csv_file "$1"); then
+        not_ok "$1 never decreases: no csv file"
+        return
+    fi
+    bad=$(awk -F, 'NR > 2 && $2 + 0 < prev { print prevrow " -> " $0; exit }
+                   NR > 1 { prev = $2 + 0; prevrow = $0 }' "$f")
+    if [ -z "$bad" ]; then
+        ok "$1 never decreases ($(csv_rows "$1") rows)"
+    else
+        not_ok "$1 never decreases: $bad"
     fi
 }
 

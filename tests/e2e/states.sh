@@ -97,22 +97,6 @@ notif_secs() {
 
 _notif_count_ge() { [ "$(count_log "plugin = virt_inspector, plugin_instance = $1, type = domain_state")" -ge "$2" ]; }
 
-# assert_monotonic IDENT: no csv row of IDENT is lower than the one before
-assert_monotonic() {
-    local f bad
-    if ! f=$(csv_file "$1"); then
-        not_ok "$1 never decreases: no csv file"
-        return
-    fi
-    bad=$(awk -F, 'NR > 2 && $2 + 0 < prev { print prevrow " -> " $0; exit }
-                   NR > 1 { prev = $2 + 0; prevrow = $0 }' "$f")
-    if [ -z "$bad" ]; then
-        ok "$1 never decreases ($(csv_rows "$1") rows)"
-    else
-        not_ok "$1 never decreases: $bad"
-    fi
-}
-
 
 # _re STRING: STRING quoted for an ERE
 _re() { sed 's/[][\.*^$+?(){}|/]/\\&/g' <<<"$1"; }

@@ -1,0 +1,174 @@
+#!/bin/bash
+# tests/e2e/timeby.sh -- end-to-end suite for TimeBy (time by attribute).
+#
+# A real collectd loads the built plugin against a private libvirtd (test
+# driver) with TimeBy "vcpus", "memory", a Nova-style "flavor" XPath and a
+# "title" XPath whose value has characters an identifier cannot hold; the
+# suite changes them with virsh while it measures, on its own clock, when:
+#
+#   1. first read: a 0 series for each value (csv and collectdctl, the
+#      title under its mapped name), memory as a size label
+#   2. `virsh metadata --live` (METADATA_CHANGE event): the new flavor's
+#      seconds start at the event, within 0.1 s of the virsh call; the old
+#      one's stop there; every flavor's seconds sum to duration-running
+#      (one read cycle)
+#   3. a metadata change while paused: the new flavor starts at the resume
+#   4. `virsh setvcpus --live` (the test driver sends no event, and its
+#      bulk stats have no vcpu.current: the plugin asks virDomainGetInfo
+#      at each read): the new count starts within one Interval of the call
+#   5. `virsh desc --title --live`: a title with '~' and ' ' re-read by the
+#      metadata event, queryable with collectdctl
+#   6. a bad TimeBy (XPath that libxml2 refuses, a repeated name): one
+#      ERROR line naming it, collectd refuses to start
+#
+# Run: top_builddir=BUILD top_srcdir=SRC bash tests/e2e/timeby.sh
+# (make check sets both). Needs root; prints `N passed, M failed` last.
+
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+
+DOM="tb1"
+DOM_UUID=$(new_uuid)
+ID="$E2E_HOST/virt_inspector-$DOM"
+TOL=0.1 # seconds: virsh round trip + event delivery + ms rounding
+NOVA_URI="http://openstack.org/xmlns/libvirt/nova/1.1"
+FLAVOR_XPATH="/domain/metadata/*[local-name()='instance']/*[local-name()='flavor']/@name"
+
+# flavors_sum: the sum of the flavor values of the current CYCLE
+flavors_sum() {
+    local s=0 k
+    for k in "$@"; do
+        s=$(calc 'a + b' a="$s" b="${CYCLE[$ID/duration-flavor=$k]:-0}")
+    done
+    echo "$s"
+}
+
+# between DESC VALUE LOW HIGH: LOW - TOL <= VALUE <= HIGH + TOL
+between() {
+    check "$1 (at least)" "$2" ">=" "$3" "$TOL"
+    check "$1 (at most)" "$2" "<=" "$4" "$TOL"
+}
+
+e2e_require_plugin
+start_libvirtd || e2e_bail "cannot start libvirtd"
+virsh_open || e2e_bail "cannot open virsh"
+
+cat >"$T/tb1.xml" <<EOF
+<domain type='test'>
+  <name>$DOM</name>
+  <uuid>$DOM_UUID</uuid>
+  <title>a b/c=d</title>
+  <metadata>
+    <nova:instance xmlns:nova="$NOVA_URI">
+      <nova:flavor name="m1.small"/>
+      <!-- <nova:flavor name="commented-out"/> -->
+    </nova:instance>
+  </metadata>
+  <memory unit='KiB'>1048576</memory>
+  <currentMemory unit='KiB'>1048576</currentMemory>
+  <vcpu current='1'>2</vcpu>
+  <os><type>hvm</type></os>
+  <devices/>
+</domain>
+EOF
+virsh_run "create $T/tb1.xml" >/dev/null || e2e_bail "cannot create $DOM: $VIRSH_OUTPUT"
+
+start_collectd "$(vi_conf "" "TimeBy \"vcpus\"
+  TimeBy \"memory\"
+  TimeBy \"flavor\" \"$FLAVOR_XPATH\"
+  TimeBy \"title\" \"/domain/title\"")" || e2e_bail "collectd did not start"
+
+# ---- 1. first read
+echo "# 1. first read: a series per value"
+wait_cycle 20 "$ID/duration-running" "$ID/duration-vcpus=1" "$ID/duration-memory=1GiB" \
+    "$ID/duration-flavor=m1.small" "$ID/duration-title=a%20b%2Fc%3Dd"
+assert_listed "$ID/duration-vcpus=1"
+assert_listed "$ID/duration-memory=1GiB"
+assert_listed "$ID/duration-flavor=m1.small"
+assert_listed "$ID/duration-title=a%20b%2Fc%3Dd"
+assert_absent_re "no value from a comment" "duration-flavor=commented-out"
+for k in vcpus=1 memory=1GiB flavor=m1.small title=a%20b%2Fc%3Dd; do
+    check "duration-$k = duration-running (the value since the first read)" \
+        "${CYCLE[$ID/duration-$k]}" "~" "${CYCLE[$ID/duration-running]}" 0.002
+done
+out=$(getval "$ID/duration-title=a%20b%2Fc%3Dd")
+if [[ $out == value=* ]]; then ok "collectdctl getval of the mapped title: $out"; else not_ok "collectdctl getval duration-title=a%20b%2Fc%3Dd: $out"; fi
+
+# ---- 2. metadata change while running
+echo "# 2. virsh metadata --live (an event): the new flavor starts at the call"
+hold 1.5
+vdo metadata "$DOM" --uri "$NOVA_URI" --key nova --live \
+    --set "<instance><flavor name='m1.large'/></instance>" || true
+t_meta=$VDO_T d_meta=$VDO_D
+hold 1.5
+wait_cycle 20 -s "$t_meta" "$ID/duration-flavor=m1.large" "$ID/duration-flavor=m1.small" \
+    "$ID/duration-running"
+e=${CYCLE_T[$ID/duration-flavor=m1.large]}
+between "m1.large seconds = time since the metadata call" "${CYCLE[$ID/duration-flavor=m1.large]}" \
+    "$(calc 'e - t' e="$e" t="$t_meta")" "$(calc 'e - t + d' e="$e" t="$t_meta" d="$d_meta")"
+check "flavor seconds sum to duration-running (one read)" "$(flavors_sum m1.small m1.large)" "~" \
+    "${CYCLE[$ID/duration-running]}" 0.003
+small=${CYCLE[$ID/duration-flavor=m1.small]}
+hold 1.2
+wait_cycle 20 -a "$e" "$ID/duration-flavor=m1.small" "$ID/duration-flavor=m1.large"
+check "m1.small no longer grows" "${CYCLE[$ID/duration-flavor=m1.small]}" "==" "$small"
+
+# ---- 3. metadata change while paused
+echo "# 3. a change while paused: the new flavor starts at the resume"
+vdo suspend "$DOM" || true
+hold 1.0
+vdo metadata "$DOM" --uri "$NOVA_URI" --key nova --live \
+    --set "<instance><flavor name='m1.xlarge'/></instance>" || true
+t_meta2=$VDO_T
+hold 1.5
+vdo resume "$DOM" || true
+t_res=$VDO_T d_res=$VDO_D
+hold 1.5
+wait_cycle 20 -s "$t_res" "$ID/duration-flavor=m1.xlarge" "$ID/duration-flavor=m1.large" \
+    "$ID/duration-flavor=m1.small" "$ID/duration-running" "$ID/duration-paused"
+e=${CYCLE_T[$ID/duration-flavor=m1.xlarge]}
+between "m1.xlarge seconds = running time since the resume" "${CYCLE[$ID/duration-flavor=m1.xlarge]}" \
+    "$(calc 'e - t' e="$e" t="$t_res")" "$(calc 'e - t + d' e="$e" t="$t_res" d="$d_res")"
+check "flavor seconds sum to duration-running (paused time in none)" \
+    "$(flavors_sum m1.small m1.large m1.xlarge)" "~" "${CYCLE[$ID/duration-running]}" 0.003
+note "metadata set while paused at $t_meta2, resumed at $t_res"
+
+# ---- 4. setvcpus --live: no event, seen by the next read
+echo "# 4. virsh setvcpus --live (no event): the new count starts within one Interval"
+vdo setvcpus "$DOM" 2 --live || true
+t_cpu=$VDO_T d_cpu=$VDO_D
+hold 1.5
+wait_cycle 20 -s "$t_cpu" "$ID/duration-vcpus=2" "$ID/duration-vcpus=1" "$ID/duration-running"
+e=${CYCLE_T[$ID/duration-vcpus=2]}
+between "vcpus=2 seconds = time since setvcpus, within one Interval" "${CYCLE[$ID/duration-vcpus=2]}" \
+    "$(calc 'e - t - i' e="$e" t="$t_cpu" i="$COLLECTD_INTERVAL")" \
+    "$(calc 'e - t + d' e="$e" t="$t_cpu" d="$d_cpu")"
+check "vcpus seconds sum to duration-running" \
+    "$(calc 'a + b' a="${CYCLE[$ID/duration-vcpus=1]}" b="${CYCLE[$ID/duration-vcpus=2]}")" "~" \
+    "${CYCLE[$ID/duration-running]}" 0.003
+
+# ---- 5. title change: a value with '~' and ' ', re-read by the event
+echo "# 5. virsh desc --title --live: the new value under its mapped name"
+vdo desc "$DOM" --live --title "x~y z" || true
+t_title=$VDO_T d_title=$VDO_D
+wait_cycle 20 -s "$t_title" "$ID/duration-title=x%7Ey%20z" "$ID/duration-running"
+e=${CYCLE_T[$ID/duration-title=x%7Ey%20z]}
+between "title x~y z seconds = time since the call" "${CYCLE[$ID/duration-title=x%7Ey%20z]}" \
+    "$(calc 'e - t' e="$e" t="$t_title")" "$(calc 'e - t + d' e="$e" t="$t_title" d="$d_title")"
+out=$(getval "$ID/duration-title=x%7Ey%20z")
+if [[ $out == value=* ]]; then ok "collectdctl getval duration-title=x%7Ey%20z: $out"; else not_ok "collectdctl getval duration-title=x%7Ey%20z: $out"; fi
+for k in flavor=m1.small flavor=m1.large flavor=m1.xlarge vcpus=1 vcpus=2; do
+    assert_monotonic "$ID/duration-$k"
+done
+assert_no_log '\[(error|warning)\] virt_inspector'
+stop_collectd
+
+# ---- 6. bad TimeBy
+echo "# 6. a bad TimeBy: one ERROR line, collectd does not start"
+start_collectd_expect_fail "$(vi_conf "" 'TimeBy "flavor" "/domain/metadata/nova:instance/@x"')"
+check "collectd refused the config (exit status)" "$COLLECTD_EXIT" ">=" 1
+assert_log 'option "TimeBy" "flavor" "/domain/metadata/nova:instance/@x": not an XPath 1.0 expression'
+start_collectd_expect_fail "$(vi_conf "" 'TimeBy "vcpus"
+  TimeBy "vcpus"')"
+assert_log 'option "TimeBy" "vcpus": this name is already used by another TimeBy'
