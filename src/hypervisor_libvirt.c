@@ -432,23 +432,6 @@ cleanup:
   return rc;
 }
 
-static int lv_domain_balloon(hv_t *ins, const hv_domain_t *d,
-                             domain_balloon_t *ret) {
-  char *xml = virDomainGetXMLDesc(d->handle, 0);
-  if (xml == NULL) {
-    set_error(ins, "virDomainGetXMLDesc");
-    return -EIO;
-  }
-  int rc = domain_xml_balloon(xml, ret);
-  free(xml);
-  if (rc != 0) {
-    snprintf(ins->error, sizeof(ins->error),
-             "cannot parse the domain XML's <memballoon>");
-    return -EIO;
-  }
-  return 0;
-}
-
 static int lv_domain_describe(hv_t *ins, const hv_domain_t *d,
                               domain_xml_t **ret) {
   *ret = NULL;
@@ -465,6 +448,19 @@ static int lv_domain_describe(hv_t *ins, const hv_domain_t *d,
     return -EIO;
   }
   return 0;
+}
+
+static int lv_domain_balloon(hv_t *ins, const hv_domain_t *d,
+                             domain_balloon_t *ret) {
+  domain_xml_t *doc = NULL;
+  int rc = lv_domain_describe(ins, d, &doc);
+  if (rc == 0 && domain_xml_get_balloon(doc, ret) != 0) {
+    snprintf(ins->error, sizeof(ins->error),
+             "cannot parse the domain XML's <memballoon>");
+    rc = -EIO;
+  }
+  domain_xml_free(doc);
+  return rc;
 }
 
 static int lv_domain_set_stats_period(hv_t *ins, const hv_domain_t *d,
