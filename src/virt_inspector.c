@@ -92,8 +92,10 @@ static struct {
   c_complain_t events_complaint;
   c_complain_t save_complaint;
   c_complain_t thread_complaint;
-  bool evidence;       /* a local QEMU URI: /proc shows its processes */
-  de_cycle_t ev_cycle; /* its /proc scan, once per read cycle */
+  bool events_ever_connected;
+  unsigned attrs_epoch; /* bumped when events reconnect: TimeBy re-read */
+  bool evidence;        /* a local QEMU URI: /proc shows its processes */
+  de_cycle_t ev_cycle;  /* its /proc scan, once per read cycle */
 } reader = {
     .connect_complaint = C_COMPLAIN_INIT_STATIC,
     .read_complaint = C_COMPLAIN_INIT_STATIC,
@@ -139,6 +141,7 @@ typedef struct domain_entry {
   bool attrs_read;      /* TimeBy: read since first seen */
   int attrs_id;         /* libvirt id at that read (a new id: restarted) */
   bool attrs_logged;    /* the XML could not be read: logged */
+  unsigned attrs_epoch; /* reader.attrs_epoch at that read */
 } domain_entry_t;
 
 static domain_entry_t *domain_entry_get(const char *uuid) {
@@ -607,7 +610,8 @@ static void read_attributes(domain_entry_t *e, const hv_domain_t *d,
   pthread_mutex_unlock(&shared.lock);
 
   bool restarted = d->id >= 0 && d->id != e->attrs_id;
-  if (e->attrs_read && !restarted && !dirty) {
+  bool missed = e->attrs_epoch != reader.attrs_epoch; /* events were down */
+  if (e->attrs_read && !restarted && !dirty && !missed) {
     set_attributes(d, NULL, run_ms);
     return;
   }
@@ -631,6 +635,7 @@ static void read_attributes(domain_entry_t *e, const hv_domain_t *d,
   domain_xml_free(doc);
   e->attrs_read = true;
   e->attrs_id = d->id;
+  e->attrs_epoch = reader.attrs_epoch;
   if (dirty) {
     pthread_mutex_lock(&shared.lock);
     uuid_map_node_t *n = uuid_map_find(&shared.dirty, d->uuid);
@@ -750,9 +755,15 @@ static void connect_events(void) {
         PLUGIN_NAME
         " plugin: lifecycle events unavailable: %s; transitions are timed at the next read.",
         hv_ops->error(hv));
-  else
+  else {
+    /* Metadata and device events of the time without an event connection
+     * are lost: every domain's TimeBy values are read again. */
+    if (reader.events_ever_connected)
+      reader.attrs_epoch++;
+    reader.events_ever_connected = true;
     c_release(LOG_INFO, &reader.events_complaint,
               PLUGIN_NAME " plugin: lifecycle events available again.");
+  }
 }
 
 /* One read cycle, on the reader thread: connect if needed, read every domain
@@ -941,6 +952,7 @@ static void release_all(void) {
   reader.generation = 0;
   reader.ever_connected = false;
   reader.events_started = false;
+  reader.events_ever_connected = false;
   vi_config_free(&conf);
   rt_reset();
 }

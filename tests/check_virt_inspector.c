@@ -1004,6 +1004,28 @@ START_TEST(test_time_by) {
 }
 END_TEST
 
+/* Change events lost while the event connection was down: every domain's
+ * values are read again once it is back (and only then). */
+START_TEST(test_time_by_events_reconnect) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  nova_xml(U1, "2097152", "m1.small");
+  start(time_by);
+  read_once();
+  read_once();
+  ck_assert_int_eq(hv_fake_calls(HV_FAKE_DESCRIBE), 1);
+  hv_fake_drop(); /* both connections; the change event is lost */
+  nova_xml(U1, "2097152", "m1.large");
+  ck_assert(!hv_fake_emit_change(U1));
+  read_once(); /* fails: connection lost */
+  read_once(); /* reconnects, reads again */
+  ck_assert_int_eq(hv_fake_calls(HV_FAKE_DESCRIBE), 2);
+  ck_assert(dispatched("web1", "duration", "flavor=m1.large"));
+  read_once();
+  ck_assert_int_eq(hv_fake_calls(HV_FAKE_DESCRIBE), 2);
+  stub_shutdown();
+}
+END_TEST
+
 /* Without TimeBy: no XML read for it, no vCPU counts asked for. */
 START_TEST(test_time_by_off) {
   hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
@@ -1026,6 +1048,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_read_dispatches);
   tcase_add_test(tc, test_time_by);
   tcase_add_test(tc, test_time_by_off);
+  tcase_add_test(tc, test_time_by_events_reconnect);
   tcase_add_test(tc, test_formats_and_filter);
   tcase_add_test(tc, test_logs_once_per_cause);
   tcase_add_test(tc, test_stats_period_set_once);
