@@ -20,6 +20,9 @@
 #      metadata event, queryable with collectdctl
 #   6. a bad TimeBy (XPath that libxml2 refuses, a repeated name): one
 #      ERROR line naming it, collectd refuses to start
+#   7. collectd under valgrind with collectd's virt plugin (both use
+#      libxml2): metadata changes, then a stop: no invalid access in our
+#      code or libxml2
 #
 # Run: top_builddir=BUILD top_srcdir=SRC bash tests/e2e/timeby.sh
 # (make check sets both). Needs root; prints `N passed, M failed` last.
@@ -172,3 +175,45 @@ assert_log 'option "TimeBy" "flavor" "/domain/metadata/nova:instance/@x": not an
 start_collectd_expect_fail "$(vi_conf "" 'TimeBy "vcpus"
   TimeBy "vcpus"')"
 assert_log 'option "TimeBy" "vcpus": this name is already used by another TimeBy'
+
+# ---- 7. under valgrind, beside collectd's virt plugin (libxml2 too)
+# Both plugins use libxml2 in one process (the virt plugin parses domain
+# XML with it; we never call xmlCleanupParser). collectd runs under
+# valgrind with both, metadata changes flow, and it is stopped: no invalid
+# access in our code or in libxml2 called from it.
+echo "# 7. under valgrind with collectd's virt plugin: metadata changes, stop"
+if [ -f "$E2E_STOCK_PLUGINDIR/virt.so" ] && command -v valgrind >/dev/null; then
+    VG_LOG="$T/valgrind.log"
+    COLLECTD_BIN=$(command -v collectd)
+    # start_collectd runs `collectd ... &`: valgrind exec'd in that subshell
+    collectd() { exec valgrind -q --leak-check=no --log-file="$VG_LOG" "$COLLECTD_BIN" "$@"; }
+    E2E_STOCK_PLUGINS=virt
+    if start_collectd "$(vi_conf "" "TimeBy \"vcpus\"
+  TimeBy \"flavor\" \"$FLAVOR_XPATH\"")
+LoadPlugin virt
+<Plugin virt>
+  Connection \"$LV_URI\"
+</Plugin>"; then
+        E2E_STOCK_PLUGINS=
+        unset -f collectd
+        wait_csv "$ID/duration-flavor=m1.xlarge" 1 60 || not_ok "7 TimeBy values under valgrind"
+        for f in v1 v2 v3 v4; do
+            vdo metadata "$DOM" --uri "$NOVA_URI" --key nova --live \
+                --set "<instance><flavor name='$f'/></instance>" || true
+        done
+        wait_csv "$ID/duration-flavor=v4" 1 30 || not_ok "7 the last flavor is read under valgrind"
+        stop_collectd
+        if grep -qE "virt_inspector|xml" "$VG_LOG"; then
+            not_ok "7 no valgrind error in virt_inspector or libxml2: $(grep -E -m 5 'Invalid|uninitialised|virt_inspector|xml' "$VG_LOG" | tr '\n' ' ')"
+        else
+            ok "7 no valgrind error in virt_inspector or libxml2 ($(grep -c '^==[0-9]*== [A-Z]' "$VG_LOG") valgrind lines elsewhere)"
+        fi
+        assert_count_log "\[(error|warning)\] virt_inspector plugin:" 0 "7 no ERROR or WARNING line from virt_inspector"
+    else
+        E2E_STOCK_PLUGINS=
+        unset -f collectd
+        not_ok "7 collectd under valgrind did not start: $(tail -n 3 "$COLLECTD_OUT" 2>/dev/null | tr '\n' ' ')"
+    fi
+else
+    not_ok "7 needs collectd's virt plugin and valgrind"
+fi
