@@ -1026,6 +1026,33 @@ START_TEST(test_time_by_events_reconnect) {
 }
 END_TEST
 
+static void time_by_no_events(oconfig_item_t *b) {
+  time_by(b);
+  stub_block_add_boolean(b, "LifecycleEvents", false);
+}
+
+/* Without events: a restart is a new id at a read, and the XML is read
+ * again then (a metadata change alone waits for it). */
+START_TEST(test_time_by_restart_seen_by_poll) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  nova_xml(U1, "2097152", "m1.small");
+  start(time_by_no_events);
+  const uint64_t t0 = clock_ms;
+  read_once();
+  nova_xml(U1, "2097152", "m1.large");
+  ck_assert(!hv_fake_emit_change(U1)); /* no event connection */
+  read_once();
+  ck_assert_int_eq(hv_fake_calls(HV_FAKE_DESCRIBE), 1);
+  hv_fake_domain(U1, "web1", 8, HV_RUNNING, 1); /* restarted between reads */
+  clock_ms = t0 + 3000;
+  read_once(); /* the new id: read at this poll */
+  ck_assert_int_eq(hv_fake_calls(HV_FAKE_DESCRIBE), 2);
+  ck_assert_double_eq_tol(timeby_s("flavor=m1.small"), 3.0, 1e-9);
+  ck_assert_double_eq(timeby_s("flavor=m1.large"), 0.0);
+  stub_shutdown();
+}
+END_TEST
+
 /* Without TimeBy: no XML read for it, no vCPU counts asked for. */
 START_TEST(test_time_by_off) {
   hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
@@ -1049,6 +1076,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_time_by);
   tcase_add_test(tc, test_time_by_off);
   tcase_add_test(tc, test_time_by_events_reconnect);
+  tcase_add_test(tc, test_time_by_restart_seen_by_poll);
   tcase_add_test(tc, test_formats_and_filter);
   tcase_add_test(tc, test_logs_once_per_cause);
   tcase_add_test(tc, test_stats_period_set_once);
