@@ -28,6 +28,8 @@ typedef struct {
 typedef struct {
   uuid_map_node_t node; /* first: the map links these */
   at_slot_t *slots;     /* one per attribute */
+  bool marked;          /* at_mark: a change to read, at mark_ms */
+  uint64_t mark_ms;
 } at_domain_t;
 
 struct attr_time {
@@ -101,8 +103,20 @@ void at_destroy(at_t *at) {
   free(at);
 }
 
+static bool uuid_valid(const char *uuid) {
+  return uuid != NULL &&
+         uuid_map_key_valid(uuid, strnlen(uuid, UUID_MAP_KEY_LEN + 1));
+}
+
+/* The domain, or NULL (also for a bad uuid: the map reads 36 bytes). */
+static at_domain_t *find(const at_t *at, const char *uuid) {
+  if (at == NULL || !uuid_valid(uuid))
+    return NULL;
+  return (at_domain_t *)uuid_map_find(&at->map, uuid);
+}
+
 static at_domain_t *domain_get(at_t *at, const char *uuid, bool create) {
-  at_domain_t *d = (at_domain_t *)uuid_map_find(&at->map, uuid);
+  at_domain_t *d = find(at, uuid);
   if (d != NULL || !create)
     return d;
   d = calloc(1, sizeof(*d));
@@ -155,9 +169,8 @@ int at_set(at_t *at, const char *uuid, size_t attr, const char *value,
   if (ret == NULL)
     ret = &dummy;
   *ret = (at_result_t){0};
-  if (at == NULL || uuid == NULL ||
-      !uuid_map_key_valid(uuid, strnlen(uuid, UUID_MAP_KEY_LEN + 1)) ||
-      attr >= at->nattrs || !value_valid(value))
+  if (at == NULL || !uuid_valid(uuid) || attr >= at->nattrs ||
+      !value_valid(value))
     return -EINVAL;
   at_domain_t *d = domain_get(at, uuid, true);
   if (d == NULL)
@@ -204,11 +217,11 @@ int at_set(at_t *at, const char *uuid, size_t attr, const char *value,
 
 int at_foreach(const at_t *at, const char *uuid, uint64_t run_ms,
                at_visit_fn fn, void *user_data) {
-  if (at == NULL || uuid == NULL)
-    return 0;
-  const at_domain_t *d = (const at_domain_t *)uuid_map_find(&at->map, uuid);
+  const at_domain_t *d = find(at, uuid);
   if (d == NULL)
     return 0;
+  if (d->marked && d->mark_ms < run_ms)
+    run_ms = d->mark_ms;
   for (size_t a = 0; a < at->nattrs; a++) {
     const at_slot_t *s = &d->slots[a];
     uint64_t open =
@@ -231,12 +244,40 @@ int at_foreach(const at_t *at, const char *uuid, uint64_t run_ms,
   return 0;
 }
 
+int at_mark(at_t *at, const char *uuid, uint64_t run_ms) {
+  if (at == NULL || !uuid_valid(uuid))
+    return -EINVAL;
+  at_domain_t *d = domain_get(at, uuid, true);
+  if (d == NULL)
+    return -ENOMEM;
+  if (!d->marked) {
+    d->marked = true;
+    d->mark_ms = run_ms;
+  }
+  return 0;
+}
+
+bool at_marked(const at_t *at, const char *uuid, uint64_t *ret_run_ms) {
+  const at_domain_t *d = find(at, uuid);
+  if (d == NULL || !d->marked)
+    return false;
+  if (ret_run_ms != NULL)
+    *ret_run_ms = d->mark_ms;
+  return true;
+}
+
+void at_unmark(at_t *at, const char *uuid) {
+  at_domain_t *d = find(at, uuid);
+  if (d != NULL)
+    d->marked = false;
+}
+
 static bool drop_uuid(uuid_map_node_t *node, void *user_data) {
   return memcmp(node->uuid, user_data, UUID_MAP_KEY_LEN) == 0;
 }
 
 int at_forget(at_t *at, const char *uuid) {
-  if (at == NULL || uuid == NULL || uuid_map_find(&at->map, uuid) == NULL)
+  if (find(at, uuid) == NULL)
     return -ENOENT;
   uuid_map_remove_if(&at->map, drop_uuid, (void *)uuid, domain_free);
   return 0;

@@ -77,6 +77,16 @@ typedef int (*at_visit_fn)(const at_view_t *view, void *user_data);
 int at_foreach(const at_t *at, const char *uuid, uint64_t run_ms,
                at_visit_fn fn, void *user_data);
 
+/* A change announced (by an event) at the domain's running clock run_ms,
+ * whose new values the caller reads later: until at_unmark, at_foreach
+ * ends every current value's time at run_ms, so that a total dispatched
+ * meanwhile never exceeds what the value gets once the change is applied
+ * (at_set at run_ms). A second mark keeps the first. 0, -EINVAL, -ENOMEM. */
+int at_mark(at_t *at, const char *uuid, uint64_t run_ms);
+/* Whether the domain is marked, and since when (ret may be NULL). */
+bool at_marked(const at_t *at, const char *uuid, uint64_t *ret_run_ms);
+void at_unmark(at_t *at, const char *uuid);
+
 /* Drops a domain (the state tracker forgot it). 0 or -ENOENT. */
 int at_forget(at_t *at, const char *uuid);
 /* Drops every domain for which keep() is false. Returns how many. */

@@ -68,18 +68,7 @@ static struct {
   st_tracker_t *tracker;
   uint64_t floor_ms; /* time of the last dispatched view */
   at_t *attrs;       /* TimeBy (NULL: none configured) */
-  uuid_map_t dirty;  /* of dirty_t: attributes changed, not re-read yet */
 } shared = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-/* A domain whose description changed (metadata, device event): its
- * attributes are re-read at the next read cycle and their new values take
- * effect from the event's time, on the domain's running clock. */
-typedef struct {
-  uuid_map_node_t node; /* first: the map's link and the uuid */
-  uint64_t run_ms;      /* the domain's running clock at the first event */
-} dirty_t;
-
-static void dirty_free(uuid_map_node_t *node) { free(node); }
 
 /* The read thread's own. */
 static struct {
@@ -200,20 +189,15 @@ static void report_observation(const char *name, const char *uuid,
     queue_notification(name, uuid, r);
 }
 
-/* The domain's TimeBy attributes are to be re-read at the next read, their
- * values effective at t (shared.lock held). */
+/* The domain's TimeBy attributes are to be read again at the next read,
+ * their values effective at t, on its running clock (shared.lock held). A
+ * failed mark (out of memory) leaves them to the next restart or event. */
 static void mark_dirty(const char *uuid, uint64_t t) {
   st_view_t v;
-  if (shared.attrs == NULL || uuid_map_find(&shared.dirty, uuid) != NULL ||
+  if (shared.attrs != NULL &&
       st_get(shared.tracker, uuid, t < shared.floor_ms ? shared.floor_ms : t,
-             &v) != 0)
-    return;
-  dirty_t *d = calloc(1, sizeof(*d));
-  if (d == NULL)
-    return; /* the next restart or event reads it */
-  sstrncpy(d->node.uuid, uuid, sizeof(d->node.uuid));
-  d->run_ms = v.total_ms[ST_STATE_RUNNING];
-  uuid_map_insert(&shared.dirty, &d->node);
+             &v) == 0)
+    at_mark(shared.attrs, uuid, v.total_ms[ST_STATE_RUNNING]);
 }
 
 /* Whether an observation is a (re)start: into running from a state
@@ -263,10 +247,6 @@ static void on_lifecycle_event(const char *name, const char *uuid, int id,
     report_observation(name, uuid, &r);
 }
 
-static bool is_node(uuid_map_node_t *node, void *user_data) {
-  return node == user_data;
-}
-
 /* Another domain, present or not, with v's name (its uuid in *user_data). */
 static int same_name_other(const st_view_t *o, void *user_data) {
   const st_view_t *v = *(const st_view_t **)user_data;
@@ -303,15 +283,12 @@ static int submit_attribute_cb(const at_view_t *a, void *user_data) {
 
 /* The TimeBy values of a domain (shared.lock held). A change that an event
  * announced but the reader has not read yet ends the current value's time
- * at the event: what is dispatched now never exceeds what it will get. */
+ * at the event (at_mark): what is dispatched now never exceeds what it
+ * will get. */
 static void submit_attributes(const st_view_t *v) {
-  if (shared.attrs == NULL)
-    return;
-  uint64_t run = v->total_ms[ST_STATE_RUNNING];
-  const dirty_t *d = (const dirty_t *)uuid_map_find(&shared.dirty, v->uuid);
-  if (d != NULL && d->run_ms < run)
-    run = d->run_ms;
-  at_foreach(shared.attrs, v->uuid, run, submit_attribute_cb, (void *)v);
+  if (shared.attrs != NULL)
+    at_foreach(shared.attrs, v->uuid, v->total_ms[ST_STATE_RUNNING],
+               submit_attribute_cb, (void *)v);
 }
 
 static int submit_states_cb(const st_view_t *v, void *user_data) {
@@ -597,16 +574,11 @@ static void read_attributes(domain_entry_t *e, const hv_domain_t *d,
   if (shared.attrs == NULL)
     return;
   st_view_t v;
-  bool dirty = false;
   uint64_t run_ms = 0;
   pthread_mutex_lock(&shared.lock);
-  dirty_t *dd = (dirty_t *)uuid_map_find(&shared.dirty, d->uuid);
-  if (dd != NULL) {
-    dirty = true;
-    run_ms = dd->run_ms;
-  } else if (st_get(shared.tracker, d->uuid, poll_ms, &v) == 0) {
+  bool dirty = at_marked(shared.attrs, d->uuid, &run_ms);
+  if (!dirty && st_get(shared.tracker, d->uuid, poll_ms, &v) == 0)
     run_ms = v.total_ms[ST_STATE_RUNNING];
-  }
   pthread_mutex_unlock(&shared.lock);
 
   bool restarted = d->id >= 0 && d->id != e->attrs_id;
@@ -638,9 +610,7 @@ static void read_attributes(domain_entry_t *e, const hv_domain_t *d,
   e->attrs_epoch = reader.attrs_epoch;
   if (dirty) {
     pthread_mutex_lock(&shared.lock);
-    uuid_map_node_t *n = uuid_map_find(&shared.dirty, d->uuid);
-    if (n != NULL)
-      uuid_map_remove_if(&shared.dirty, is_node, n, dirty_free);
+    at_unmark(shared.attrs, d->uuid);
     pthread_mutex_unlock(&shared.lock);
   }
 }
@@ -700,10 +670,6 @@ static bool tracked(const char *uuid, void *user_data) {
   (void)user_data;
   st_view_t v;
   return st_get(shared.tracker, uuid, 0, &v) == 0;
-}
-
-static bool untracked_node(uuid_map_node_t *node, void *user_data) {
-  return !tracked(node->uuid, user_data);
 }
 
 static int connect_libvirt(void) {
@@ -809,10 +775,8 @@ static int read_cycle(void) {
   pthread_mutex_lock(&shared.lock);
   if (st_sweep(shared.tracker, ctx.now_ms, now_ms(), conf.forget_after_ms) >
           0 &&
-      shared.attrs != NULL) {
+      shared.attrs != NULL)
     at_retain(shared.attrs, tracked, NULL);
-    uuid_map_remove_if(&shared.dirty, untracked_node, NULL, dirty_free);
-  }
   pthread_mutex_unlock(&shared.lock);
   return ctx.selected;
 }
@@ -909,8 +873,7 @@ static int vi_init(void) {
       names[i] = conf.timeby[i].name;
       vcpus = vcpus || conf.timeby[i].kind == VI_TIMEBY_VCPUS;
     }
-    if ((shared.attrs = at_create(names, conf.ntimeby)) == NULL ||
-        uuid_map_init(&shared.dirty) != 0) {
+    if ((shared.attrs = at_create(names, conf.ntimeby)) == NULL) {
       ERROR(PLUGIN_NAME " plugin: out of memory");
       return -1;
     }
@@ -944,7 +907,6 @@ static void release_all(void) {
   shared.floor_ms = 0;
   at_destroy(shared.attrs);
   shared.attrs = NULL;
-  uuid_map_destroy(&shared.dirty, dirty_free);
   pthread_mutex_unlock(&shared.lock);
   uuid_map_destroy(&reader.domains, domain_entry_free);
   de_cycle_free(&reader.ev_cycle);

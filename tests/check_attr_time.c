@@ -76,6 +76,9 @@ START_TEST(test_create) {
   big[AT_VALUE_MAX] = '\0';
   ck_assert_int_eq(at_set(at, U1, 0, big, 0, NULL), 0);
   ck_assert_int_eq(at_foreach(at, U2, 0, find_fn, &(find_t){0}), 0);
+  /* a short string as a uuid is never read past its end (ASan) */
+  ck_assert_int_eq(at_foreach(at, "x", 0, find_fn, &(find_t){0}), 0);
+  ck_assert_int_eq(at_forget(at, "x"), -ENOENT);
   at_destroy(at);
 }
 END_TEST
@@ -283,6 +286,31 @@ START_TEST(test_import_kept_and_bad) {
 }
 END_TEST
 
+/* A mark caps the current values' time until the change is applied. */
+START_TEST(test_mark) {
+  at_t *at = make();
+  uint64_t m = 0;
+  ck_assert(!at_marked(at, U1, NULL));
+  ck_assert_int_eq(at_set(at, U1, 1, "small", 0, NULL), 0);
+  ck_assert_int_eq(at_mark(at, U1, 1000), 0);
+  ck_assert_int_eq(at_mark(at, U1, 1500), 0); /* the first one stays */
+  ck_assert(at_marked(at, U1, &m));
+  ck_assert_uint_eq(m, 1000);
+  ck_assert_int_eq(total(at, U1, 1, "small", 3000), 1000);
+  ck_assert_int_eq(at_set(at, U1, 1, "large", 1000, NULL), 0);
+  at_unmark(at, U1);
+  ck_assert(!at_marked(at, U1, NULL));
+  ck_assert_int_eq(total(at, U1, 1, "small", 3000), 1000);
+  ck_assert_int_eq(total(at, U1, 1, "large", 3000), 2000);
+  /* a mark on a domain not seen yet, and a bad uuid */
+  ck_assert_int_eq(at_mark(at, U2, 5), 0);
+  ck_assert(at_marked(at, U2, NULL));
+  ck_assert_int_eq(at_mark(at, "x", 5), -EINVAL);
+  at_unmark(at, "x");
+  at_destroy(at);
+}
+END_TEST
+
 static bool keep_u2(const char *uuid, void *ud) {
   (void)ud;
   return strcmp(uuid, U2) == 0;
@@ -314,6 +342,7 @@ int main(void) {
   tcase_add_test(tc, test_restart);
   tcase_add_test(tc, test_import_kept_and_bad);
   tcase_add_test(tc, test_forget);
+  tcase_add_test(tc, test_mark);
   suite_add_tcase(s, tc);
   return check_run(s);
 }
