@@ -190,8 +190,11 @@ static void report_observation(const char *name, const char *uuid,
 }
 
 /* The domain's TimeBy attributes are to be read again at the next read,
- * their values effective at t, on its running clock (shared.lock held). A
- * failed mark (out of memory) leaves them to the next restart or event. */
+ * their values effective at t, on its running clock (shared.lock held): at
+ * a (re)start, or when an event is the first sight of a domain (created,
+ * or started from outside the filter's view), so that its values count
+ * from the event, as its states do. A failed mark (out of memory) leaves
+ * them to the next restart or event. */
 static void mark_dirty(const char *uuid, uint64_t t) {
   st_view_t v;
   if (shared.attrs != NULL &&
@@ -240,7 +243,7 @@ static void on_lifecycle_event(const char *name, const char *uuid, int id,
   if (t < shared.floor_ms)
     t = shared.floor_ms;
   int rc = st_event(shared.tracker, uuid, name, id, state, reason, t, &r);
-  if (rc == 0 && starts(&r))
+  if (rc == 0 && (starts(&r) || r.change == ST_FIRST))
     mark_dirty(uuid, t);
   pthread_mutex_unlock(&shared.lock);
   if (rc == 0)

@@ -1053,6 +1053,24 @@ START_TEST(test_time_by_restart_seen_by_poll) {
 }
 END_TEST
 
+/* A domain first seen by its start event: its values count from the
+ * event, as its states do. */
+START_TEST(test_time_by_first_seen_by_event) {
+  start(time_by);
+  read_once();
+  const uint64_t t0 = clock_ms;
+  hv_fake_domain(U1, "web1", 7, HV_SHUTOFF, 1);
+  nova_xml(U1, "2097152", "m1.small");
+  ck_assert(hv_fake_emit(U1, HV_RUNNING, 1));
+  clock_ms = t0 + 600;
+  read_once();
+  ck_assert_double_eq_tol(gauge("web1", "duration", "running"), 0.6, 1e-9);
+  ck_assert_double_eq_tol(timeby_s("flavor=m1.small"), 0.6, 1e-9);
+  ck_assert_double_eq_tol(timeby_s("memory=2GiB"), 0.6, 1e-9);
+  stub_shutdown();
+}
+END_TEST
+
 /* Without TimeBy: no XML read for it, no vCPU counts asked for. */
 START_TEST(test_time_by_off) {
   hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
@@ -1077,6 +1095,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_time_by_off);
   tcase_add_test(tc, test_time_by_events_reconnect);
   tcase_add_test(tc, test_time_by_restart_seen_by_poll);
+  tcase_add_test(tc, test_time_by_first_seen_by_event);
   tcase_add_test(tc, test_formats_and_filter);
   tcase_add_test(tc, test_logs_once_per_cause);
   tcase_add_test(tc, test_stats_period_set_once);

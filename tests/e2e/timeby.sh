@@ -18,6 +18,8 @@
 #      at each read): the new count starts within one Interval of the call
 #   5. `virsh desc --title --live`: a title with '~' and ' ' re-read by the
 #      metadata event, queryable with collectdctl
+#   5b. a persistent domain destroyed, resized (--config) and started: the
+#      new memory counts from the start event, within 0.1 s of the call
 #   6. a bad TimeBy (XPath that libxml2 refuses, a repeated name): one
 #      ERROR line naming it, collectd refuses to start
 #   7. collectd under valgrind with collectd's virt plugin (both use
@@ -164,6 +166,31 @@ if [[ $out =~ ^seconds=[0-9.e+-]+$ ]]; then ok "collectdctl getval duration-titl
 for k in flavor=m1.small flavor=m1.large flavor=m1.xlarge vcpus=1 vcpus=2; do
     assert_monotonic "$ID/duration-$k"
 done
+
+# ---- 5b. restart with a new size: read at the start event
+echo "# 5b. destroy, setmaxmem --config, start: the new memory counts from the start"
+DOM2=tb2
+ID2="$E2E_HOST/virt_inspector-$DOM2"
+sed -e "s|<name>$DOM</name>|<name>$DOM2</name>|" -e "s|<uuid>$DOM_UUID</uuid>|<uuid>$(new_uuid)</uuid>|" \
+    "$T/tb1.xml" >"$T/tb2.xml"
+virsh_run "define $T/tb2.xml" >/dev/null || not_ok "define $DOM2: $VIRSH_OUTPUT"
+virsh_run "start $DOM2" >/dev/null || not_ok "start $DOM2: $VIRSH_OUTPUT"
+wait_cycle 20 "$ID2/duration-memory=1GiB" "$ID2/duration-running"
+vdo destroy "$DOM2" || true
+virsh_run "setmaxmem $DOM2 2097152 --config" >/dev/null || not_ok "setmaxmem --config: $VIRSH_OUTPUT"
+hold 1.0
+vdo start "$DOM2" || true
+t_start=$VDO_T d_start=$VDO_D
+hold 1.5
+wait_cycle 20 -s "$t_start" "$ID2/duration-memory=2GiB" "$ID2/duration-memory=1GiB" "$ID2/duration-running"
+e=${CYCLE_T[$ID2/duration-memory=2GiB]}
+between "memory=2GiB seconds = time since the start" "${CYCLE[$ID2/duration-memory=2GiB]}" \
+    "$(calc 'e - t' e="$e" t="$t_start")" "$(calc 'e - t + d' e="$e" t="$t_start" d="$d_start")"
+check "memory values sum to duration-running (shut-off time in none)" \
+    "$(calc 'a + b' a="${CYCLE[$ID2/duration-memory=1GiB]}" b="${CYCLE[$ID2/duration-memory=2GiB]}")" "~" \
+    "${CYCLE[$ID2/duration-running]}" 0.003
+virsh_run "destroy $DOM2" >/dev/null
+
 assert_no_log '\[(error|warning)\] virt_inspector'
 stop_collectd
 
