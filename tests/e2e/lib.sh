@@ -28,6 +28,7 @@
 #   hold SECS           a scripted stint (the only sleep; see below)
 #   vi_conf STATEFILE [EXTRA]           the plugin's config block on $LV_URI
 #   start_collectd BODY / start_collectd_expect_fail BODY / stop_collectd
+#   start_collectd_valgrind_virt VG_LOG BODY (under valgrind, with virt)
 #   getval / listval / wait_value / wait_listed / csv_file / csv_last /
 #   csv_rows / wait_csv / wait_csv_newer / wait_intervals N
 #   val IDENT [COL]     one exact csv value, for a check against a constant
@@ -558,6 +559,28 @@ _collectd_up() {
     [ -S "$COLLECTD_SOCK" ] && return 0
     kill -0 "$COLLECTD_PID" 2>/dev/null || return 2
     return 1
+}
+
+# start_collectd_valgrind_virt VG_LOG BODY: start_collectd with collectd
+# under valgrind (-q, no leak check, its report in VG_LOG) and collectd's own
+# virt plugin loaded on $LV_URI beside BODY (both use libvirt's event loop
+# and libxml2 in one process). start_collectd runs `collectd ... &`: the
+# function below makes that valgrind, exec'd in the background subshell, so
+# COLLECTD_PID is valgrind's (= collectd's). Returns as start_collectd.
+start_collectd_valgrind_virt() {
+    local vg_log=$1 body=$2 bin rc
+    bin=$(command -v collectd)
+    collectd() { exec valgrind -q --leak-check=no --log-file="$vg_log" "$bin" "$@"; }
+    E2E_STOCK_PLUGINS=virt
+    start_collectd "$body
+LoadPlugin virt
+<Plugin virt>
+  Connection \"$LV_URI\"
+</Plugin>"
+    rc=$?
+    E2E_STOCK_PLUGINS=
+    unset -f collectd
+    return "$rc"
 }
 
 # start_collectd_expect_fail BODY: start collectd with a config that must be

@@ -211,18 +211,8 @@ assert_log 'option "TimeBy" "vcpus": this name is already used by another TimeBy
 echo "# 7. under valgrind with collectd's virt plugin: metadata changes, stop"
 if [ -f "$E2E_STOCK_PLUGINDIR/virt.so" ] && command -v valgrind >/dev/null; then
     VG_LOG="$T/valgrind.log"
-    COLLECTD_BIN=$(command -v collectd)
-    # start_collectd runs `collectd ... &`: valgrind exec'd in that subshell
-    collectd() { exec valgrind -q --leak-check=no --log-file="$VG_LOG" "$COLLECTD_BIN" "$@"; }
-    E2E_STOCK_PLUGINS=virt
-    if start_collectd "$(vi_conf "" "TimeBy \"vcpus\"
-  TimeBy \"flavor\" \"$FLAVOR_XPATH\"")
-LoadPlugin virt
-<Plugin virt>
-  Connection \"$LV_URI\"
-</Plugin>"; then
-        E2E_STOCK_PLUGINS=
-        unset -f collectd
+    if start_collectd_valgrind_virt "$VG_LOG" "$(vi_conf "" "TimeBy \"vcpus\"
+  TimeBy \"flavor\" \"$FLAVOR_XPATH\"")"; then
         wait_csv "$ID/duration-flavor=m1.xlarge" 1 60 || not_ok "7 TimeBy values under valgrind"
         for f in v1 v2 v3 v4; do
             vdo metadata "$DOM" --uri "$NOVA_URI" --key nova --live \
@@ -237,8 +227,6 @@ LoadPlugin virt
         fi
         assert_count_log "\[(error|warning)\] virt_inspector plugin:" 0 "7 no ERROR or WARNING line from virt_inspector"
     else
-        E2E_STOCK_PLUGINS=
-        unset -f collectd
         not_ok "7 collectd under valgrind did not start: $(tail -n 3 "$COLLECTD_OUT" 2>/dev/null | tr '\n' ' ')"
     fi
 else
