@@ -53,7 +53,14 @@ typedef struct {
   bool active;  /* a running process: neither shut off nor nostate */
   ms_raw_t mem; /* present == 0: nothing reported */
   bool mem_from_bulk;
+  unsigned vcpus; /* current vCPU count when asked for (want_vcpus) and
+                     reported; 0: not known */
 } hv_domain_t;
+
+/* Called on the event thread: the domain's description may have changed
+ * now (its metadata changed, a device was added or removed). */
+typedef void (*hv_change_fn)(const char *name, const char *uuid,
+                             void *user_data);
 
 /* Returns 0 to go on, non-zero to stop the read. */
 typedef int (*hv_visit_fn)(const hv_domain_t *dom, void *user_data);
@@ -84,6 +91,13 @@ typedef struct {
    * -EIO. */
   int (*domain_balloon)(hv_t *hv, const hv_domain_t *dom,
                         domain_balloon_t *ret);
+  /* During a visit: the domain's live XML, parsed (domain_xml.h; free
+   * with domain_xml_free). 0 or -EIO. */
+  int (*domain_describe)(hv_t *hv, const hv_domain_t *dom, domain_xml_t **ret);
+  /* Whether read() fills hv_domain_t.vcpus for active domains (TimeBy
+   * "vcpus"): from the bulk call's vcpu.current where the driver reports
+   * it, else one call per active domain. Off by default. */
+  void (*want_vcpus)(hv_t *hv, bool on);
   /* During a visit: sets the live balloon stats period. 0 or -EIO. */
   int (*domain_set_stats_period)(hv_t *hv, const hv_domain_t *dom,
                                  unsigned period_s);
@@ -98,6 +112,10 @@ typedef struct {
    * events_stop closes it and joins the event thread; accepts an hv whose
    * events never started. */
   int (*events_start)(hv_t *hv, hv_event_fn fn, void *user_data);
+  /* Before events_start: also calls fn (with events_start's user_data)
+   * when a domain's metadata changes or a device is added or removed;
+   * registered at each events_connect. NULL: not asked for. */
+  void (*events_on_change)(hv_t *hv, hv_change_fn fn);
   int (*events_connect)(hv_t *hv);
   bool (*events_connected)(const hv_t *hv);
   void (*events_stop)(hv_t *hv);

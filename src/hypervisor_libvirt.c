@@ -4,7 +4,11 @@
  * One connection; one bulk virConnectGetAllDomainStats(STATE | BALLOON) per
  * read for all domains, and a per-domain virDomainMemoryStats only for an
  * active domain whose bulk record carries no balloon statistics (libvirt's
- * test driver, older drivers), four at a time. Lifecycle events come on a
+ * test driver, older drivers), four at a time. With want_vcpus (TimeBy
+ * "vcpus") the bulk call also asks for VCPU (vcpu.current), and an active
+ * domain whose record lacks it (the test driver) gets a virDomainGetInfo.
+ * Metadata and device events (events_on_change) ride on the lifecycle
+ * event connection. Lifecycle events come on a
  * connection of their own, dispatched by a thread running libvirt's
  * default event loop (process-wide, shared with any other user in the
  * process: libvirt's GLib loop lets several threads iterate it); ours
@@ -44,6 +48,9 @@ struct hv {
   pthread_mutex_t event_lock; /* guards event_conn and event_callback */
   virConnectPtr event_conn;
   int event_callback; /* -1: none */
+  hv_change_fn change_fn;
+  int change_callbacks[3]; /* metadata, device added, removed; -1: none */
+  bool want_vcpus;
   atomic_bool event_conn_lost;
   atomic_bool event_stop;
   bool event_thread_running;
@@ -112,6 +119,8 @@ static hv_t *lv_create(const char *uri, bool read_only) {
   }
   ins->read_only = read_only;
   ins->event_callback = -1;
+  for (size_t i = 0; i < 3; i++)
+    ins->change_callbacks[i] = -1;
   ins->event_timer = -1;
   pthread_mutex_init(&ins->event_lock, NULL);
   pthread_mutex_init(&ins->cb_lock, NULL);
@@ -322,7 +331,11 @@ static bool parse_record(virDomainStatsRecordPtr rec, read_slot_t *slot) {
   bool have_balloon = false;
   for (int j = 0; j < rec->nparams; j++) {
     const virTypedParameter *p = &rec->params[j];
-    if (strncmp(p->field, "state.", 6) == 0 && p->type == VIR_TYPED_PARAM_INT) {
+    if (p->type == VIR_TYPED_PARAM_UINT &&
+        strcmp(p->field, "vcpu.current") == 0) {
+      d->vcpus = p->value.ui;
+    } else if (strncmp(p->field, "state.", 6) == 0 &&
+               p->type == VIR_TYPED_PARAM_INT) {
       if (strcmp(p->field + 6, "state") == 0)
         d->state = p->value.i;
       else if (strcmp(p->field + 6, "reason") == 0)
@@ -349,6 +362,7 @@ static bool parse_record(virDomainStatsRecordPtr rec, read_slot_t *slot) {
   d->active = state_is_active(d->state);
   if (!d->active) {
     d->mem.present = 0; /* a defined domain's configured size is not usage */
+    d->vcpus = 0;
     return false;
   }
   if (have_balloon) {
@@ -358,15 +372,30 @@ static bool parse_record(virDomainStatsRecordPtr rec, read_slot_t *slot) {
   return true;
 }
 
+/* The current vCPU count from virDomainGetInfo (drivers whose bulk
+ * stats have no vcpu.current); 0 when it fails (a domain gone). */
+static unsigned info_vcpus(hv_t *ins, virDomainPtr dom) {
+  (void)ins;
+  virDomainInfo info;
+  if (virDomainGetInfo(dom, &info) != 0) {
+    virResetLastError();
+    return 0;
+  }
+  return info.nrVirtCpu;
+}
+
+static void lv_want_vcpus(hv_t *ins, bool on) { ins->want_vcpus = on; }
+
 static int lv_read(hv_t *ins, hv_visit_fn visit, void *user_data) {
   if (ins->conn == NULL) {
     snprintf(ins->error, sizeof(ins->error), "not connected");
     return -ENOTCONN;
   }
   virDomainStatsRecordPtr *records = NULL;
-  int n = virConnectGetAllDomainStats(
-      ins->conn, VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_BALLOON, &records,
-      0);
+  unsigned groups = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_BALLOON;
+  if (ins->want_vcpus)
+    groups |= VIR_DOMAIN_STATS_VCPU;
+  int n = virConnectGetAllDomainStats(ins->conn, groups, &records, 0);
   if (n < 0)
     return classify_failure(ins, "virConnectGetAllDomainStats");
 
@@ -389,6 +418,8 @@ static int lv_read(hv_t *ins, hv_visit_fn visit, void *user_data) {
   for (int i = 0; i < n && rc == 0; i++) {
     if (slots[i].skip)
       continue;
+    if (ins->want_vcpus && slots[i].d.active && slots[i].d.vcpus == 0)
+      slots[i].d.vcpus = info_vcpus(ins, records[i]->dom);
     visited++;
     rc = visit(&slots[i].d, user_data);
   }
@@ -401,21 +432,35 @@ cleanup:
   return rc;
 }
 
-static int lv_domain_balloon(hv_t *ins, const hv_domain_t *d,
-                             domain_balloon_t *ret) {
+static int lv_domain_describe(hv_t *ins, const hv_domain_t *d,
+                              domain_xml_t **ret) {
+  *ret = NULL;
   char *xml = virDomainGetXMLDesc(d->handle, 0);
   if (xml == NULL) {
     set_error(ins, "virDomainGetXMLDesc");
     return -EIO;
   }
-  int rc = domain_xml_balloon(xml, ret);
+  int rc = domain_xml_parse(xml, ret);
   free(xml);
   if (rc != 0) {
-    snprintf(ins->error, sizeof(ins->error),
-             "cannot parse the domain XML's <memballoon>");
+    snprintf(ins->error, sizeof(ins->error), "cannot parse the domain XML (%s)",
+             strerror(-rc));
     return -EIO;
   }
   return 0;
+}
+
+static int lv_domain_balloon(hv_t *ins, const hv_domain_t *d,
+                             domain_balloon_t *ret) {
+  domain_xml_t *doc = NULL;
+  int rc = lv_domain_describe(ins, d, &doc);
+  if (rc == 0 && domain_xml_get_balloon(doc, ret) != 0) {
+    snprintf(ins->error, sizeof(ins->error),
+             "cannot parse the domain XML's <memballoon>");
+    rc = -EIO;
+  }
+  domain_xml_free(doc);
+  return rc;
 }
 
 static int lv_domain_set_stats_period(hv_t *ins, const hv_domain_t *d,
@@ -517,6 +562,36 @@ static int lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event,
   return 0;
 }
 
+/* A change in the domain's description: the glue re-reads it. */
+static void changed(hv_t *ins, virDomainPtr dom) {
+  if (atomic_load(&ins->events_dead) || ins->change_fn == NULL)
+    return;
+  char uuid[VIR_UUID_STRING_BUFLEN];
+  const char *name = virDomainGetName(dom);
+  if (name == NULL || virDomainGetUUIDString(dom, uuid) != 0)
+    return;
+  ins->change_fn(name, uuid, ins->event_data);
+}
+
+static void metadata_cb(virConnectPtr conn, virDomainPtr dom, int type,
+                        const char *nsuri, void *opaque) {
+  (void)conn;
+  (void)type;
+  (void)nsuri;
+  changed(opaque, dom);
+}
+
+static void device_cb(virConnectPtr conn, virDomainPtr dom, const char *alias,
+                      void *opaque) {
+  (void)conn;
+  (void)alias;
+  changed(opaque, dom);
+}
+
+static void lv_events_on_change(hv_t *ins, hv_change_fn fn) {
+  ins->change_fn = fn;
+}
+
 /* libvirt is done with a lifecycle callback registration. */
 static void lifecycle_freed(void *opaque) {
   hv_t *ins = opaque;
@@ -594,10 +669,46 @@ static void events_close_locked(hv_t *ins) {
     return;
   if (ins->event_callback >= 0)
     virConnectDomainEventDeregisterAny(ins->event_conn, ins->event_callback);
+  for (size_t i = 0; i < 3; i++)
+    if (ins->change_callbacks[i] >= 0)
+      virConnectDomainEventDeregisterAny(ins->event_conn,
+                                         ins->change_callbacks[i]);
   virConnectUnregisterCloseCallback(ins->event_conn, close_cb);
   virConnectClose(ins->event_conn);
   ins->event_conn = NULL;
   ins->event_callback = -1;
+  for (size_t i = 0; i < 3; i++)
+    ins->change_callbacks[i] = -1;
+}
+
+/* Registers the metadata and device callbacks on the event connection;
+ * event_lock held. A driver without one of these events (older libvirt)
+ * just does not deliver it: not an error. */
+static void register_change_callbacks(hv_t *ins) {
+  if (ins->change_fn == NULL)
+    return;
+  static const struct {
+    int id;
+    virConnectDomainEventGenericCallback cb;
+  } events[3] = {
+      {VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
+       VIR_DOMAIN_EVENT_CALLBACK(metadata_cb)},
+      {VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, VIR_DOMAIN_EVENT_CALLBACK(device_cb)},
+      {VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
+       VIR_DOMAIN_EVENT_CALLBACK(device_cb)},
+  };
+  for (size_t i = 0; i < 3; i++) {
+    ins->change_callbacks[i] =
+        virConnectDomainEventRegisterAny(ins->event_conn, NULL, events[i].id,
+                                         events[i].cb, ins, lifecycle_freed);
+    if (ins->change_callbacks[i] < 0) {
+      virResetLastError();
+      continue;
+    }
+    pthread_mutex_lock(&ins->cb_lock);
+    ins->cb_live++;
+    pthread_mutex_unlock(&ins->cb_lock);
+  }
 }
 
 static bool lv_events_connected(const hv_t *ins) {
@@ -634,6 +745,8 @@ static int lv_events_connect(hv_t *ins) {
     set_error(ins, "virConnectDomainEventRegisterAny");
     events_close_locked(ins);
     rc = -ECONNREFUSED;
+  } else {
+    register_change_callbacks(ins);
   }
 cleanup:
   pthread_mutex_unlock(&ins->event_lock);
@@ -680,9 +793,12 @@ const hv_ops_t hv_libvirt_ops = {
     .is_connected = lv_is_connected,
     .read = lv_read,
     .domain_balloon = lv_domain_balloon,
+    .domain_describe = lv_domain_describe,
+    .want_vcpus = lv_want_vcpus,
     .domain_set_stats_period = lv_domain_set_stats_period,
     .error = lv_error,
     .events_start = lv_events_start,
+    .events_on_change = lv_events_on_change,
     .events_connect = lv_events_connect,
     .events_connected = lv_events_connected,
     .events_stop = lv_events_stop,

@@ -26,4 +26,13 @@
 size_t instance_name_from_domain(const char *name, const char *uuid,
                                  char ret[INSTANCE_NAME_MAX + 1]);
 
+/* An attribute value (TimeBy) -> at most cap bytes of an identifier field
+ * (ret holds cap + 1). The same escaping as above; a result longer than cap
+ * becomes its first bytes (never cutting a %XX) + "~" + 16 hex digits of
+ * the value's 64-bit FNV-1a hash. Injective but for hash collisions among
+ * long values (negligible for the few values a domain keeps). Returns the
+ * length; cap must be at least INSTANCE_VALUE_CAP_MIN. */
+#define INSTANCE_VALUE_CAP_MIN 20
+size_t instance_name_from_value(const char *value, size_t cap, char *ret);
+
 #endif

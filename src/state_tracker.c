@@ -524,6 +524,17 @@ int st_foreach(const st_tracker_t *st, uint64_t now_ms, st_visit_fn fn,
   return uuid_map_foreach(&st->domains, visit_one, &c);
 }
 
+int st_get(const st_tracker_t *st, const char *uuid, uint64_t now_ms,
+           st_view_t *ret) {
+  if (st == NULL || !valid_uuid(uuid))
+    return -ENOENT;
+  const struct st_domain *d = lookup(st, uuid);
+  if (d == NULL)
+    return -ENOENT;
+  make_view(d, now_ms, ret);
+  return 0;
+}
+
 /* ---- persistence ---- */
 
 void st_snapshot_free(st_snapshot_t *snap) {

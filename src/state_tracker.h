@@ -211,6 +211,11 @@ typedef int (*st_visit_fn)(const st_view_t *view, void *user_data);
 int st_foreach(const st_tracker_t *st, uint64_t now_ms, st_visit_fn fn,
                void *user_data);
 
+/* The view of one domain at now_ms (as st_foreach gives it): 0, or
+ * -ENOENT for a domain the tracker does not know. */
+int st_get(const st_tracker_t *st, const char *uuid, uint64_t now_ms,
+           st_view_t *ret);
+
 /* ---- persistence (see state_store.h for the file) ---- */
 
 /* One domain as saved. */

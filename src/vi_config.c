@@ -22,6 +22,8 @@ void vi_config_free(vi_config_t *c) {
   sfree(c->uri);
   sfree(c->state_file);
   domain_filter_destroy(c->filter);
+  for (size_t i = 0; i < c->ntimeby; i++)
+    domain_xml_path_free(c->timeby[i].path);
   vi_config_init(c);
 }
 
@@ -204,6 +206,61 @@ static int opt_forget_after(const oconfig_item_t *ci, vi_config_t *c) {
   return 0;
 }
 
+static bool timeby_name_valid(const char *name) {
+  size_t n = strlen(name);
+  if (n == 0 || n > VI_TIMEBY_NAME_MAX)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (!((name[i] >= 'a' && name[i] <= 'z') ||
+          (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+      return false;
+  return true;
+}
+
+/* TimeBy "vcpus" | "memory" | "<name>" "<xpath>"; repeatable. */
+static int opt_time_by(const oconfig_item_t *ci, vi_config_t *c) {
+  const char *usage = "expected \"vcpus\", \"memory\", or a name "
+                      "([a-z0-9_], at most 24 bytes) and an XPath expression";
+  if ((ci->values_num != 1 && ci->values_num != 2) ||
+      ci->values[0].type != OCONFIG_TYPE_STRING ||
+      (ci->values_num == 2 && ci->values[1].type != OCONFIG_TYPE_STRING))
+    return config_error(ci, usage);
+  const char *name = ci->values[0].value.string;
+  bool builtin = strcmp(name, "vcpus") == 0 || strcmp(name, "memory") == 0;
+  if (!timeby_name_valid(name))
+    return config_error(ci, usage);
+  if (ci->values_num == 1 && !builtin)
+    return config_error(ci, "an XPath expression is needed after a name "
+                            "other than \"vcpus\" or \"memory\"");
+  if (ci->values_num == 2 && builtin)
+    return config_error(ci, "\"vcpus\" and \"memory\" are built in: "
+                            "name an XPath attribute otherwise");
+  for (size_t i = 0; i < c->ntimeby; i++)
+    if (strcmp(c->timeby[i].name, name) == 0)
+      return config_error(ci, "this name is already used by another TimeBy");
+  if (c->ntimeby == AT_ATTRS_MAX)
+    return config_error(ci, "too many TimeBy (at most 32)");
+
+  vi_timeby_t t = {.kind = strcmp(name, "vcpus") == 0 ? VI_TIMEBY_VCPUS
+                                                      : VI_TIMEBY_MEMORY};
+  sstrncpy(t.name, name, sizeof(t.name));
+  if (ci->values_num == 2) {
+    t.kind = VI_TIMEBY_XPATH;
+    const char *expr = ci->values[1].value.string;
+    int rc = domain_xml_path_compile(expr, &t.path);
+    if (rc != 0) {
+      ERROR(PLUGIN_NAME " plugin: option \"%s\" \"%s\" \"%s\": %s", ci->key,
+            name, expr,
+            rc == -ENOMEM ? "out of memory"
+                          : "not an XPath 1.0 expression that libxml2 can "
+                            "evaluate");
+      return -1;
+    }
+  }
+  c->timeby[c->ntimeby++] = t;
+  return 0;
+}
+
 static const struct {
   const char *key;
   int (*handler)(const oconfig_item_t *ci, vi_config_t *c);
@@ -220,6 +277,7 @@ static const struct {
     {"StateFile", opt_state_file},
     {"StateSaveInterval", opt_save_interval},
     {"ForgetAfter", opt_forget_after},
+    {"TimeBy", opt_time_by},
 };
 
 static int apply(vi_config_t *c, const oconfig_item_t *ci) {

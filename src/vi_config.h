@@ -14,13 +14,32 @@
 
 #include "liboconfig/oconfig.h"
 
+#include "attr_time.h"
 #include "domain_filter.h"
+#include "domain_xml.h"
 #include "mem_stats.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
 typedef enum { VI_FORMAT_HOSTNAME, VI_FORMAT_NAME, VI_FORMAT_UUID } vi_format_t;
+
+/* TimeBy: an attribute whose running time per value is kept. */
+typedef enum {
+  VI_TIMEBY_VCPUS,  /* TimeBy "vcpus": the current vCPU count */
+  VI_TIMEBY_MEMORY, /* TimeBy "memory": the maximum memory, as a size */
+  VI_TIMEBY_XPATH,  /* TimeBy "<name>" "<xpath>" */
+} vi_timeby_kind_t;
+
+/* Longest TimeBy name: [a-z0-9_], at most this many bytes, so that
+ * "<name>=<value>" leaves a value at least 38 of collectd's 63 bytes. */
+#define VI_TIMEBY_NAME_MAX 24
+
+typedef struct {
+  vi_timeby_kind_t kind;
+  char name[VI_TIMEBY_NAME_MAX + 1];
+  domain_xml_path_t *path; /* VI_TIMEBY_XPATH */
+} vi_timeby_t;
 
 typedef struct {
   char *uri;                   /* Connection */
@@ -34,6 +53,8 @@ typedef struct {
   char *state_file;            /* StateFile ("": persistence off) */
   uint64_t save_interval_ms;   /* StateSaveInterval */
   uint64_t forget_after_ms;    /* ForgetAfter */
+  vi_timeby_t timeby[AT_ATTRS_MAX]; /* TimeBy, in the order given */
+  size_t ntimeby;
 } vi_config_t;
 
 /* Sets the defaults (no allocation). */

@@ -60,6 +60,27 @@ static void domain_fields(const char *name, const char *uuid,
            sizeof(f->instance));
 }
 
+void vd_attribute(const char *name, const char *uuid, const char *attr,
+                  const char *value, uint64_t total_ms) {
+  domain_fields_t f;
+  domain_fields(name, uuid, &f);
+  /* <attr>=<value>: '=' is in no state name and in no mapped value, and the
+   * mapped value never starts with '~'; the whole fits collectdctl's 63
+   * bytes (attr at most VI_TIMEBY_NAME_MAX). */
+  char ti[INSTANCE_NAME_MAX + 1];
+  size_t n = strlen(attr);
+  if (n + 1 + INSTANCE_VALUE_CAP_MIN > INSTANCE_NAME_MAX)
+    return;
+  memcpy(ti, attr, n);
+  ti[n++] = '=';
+  if (value == NULL)
+    sstrncpy(ti + n, "~other", sizeof(ti) - n);
+  else
+    instance_name_from_value(value, INSTANCE_NAME_MAX - n, ti + n);
+  submit_gauge(f.host_or_null, f.instance, "duration", ti,
+               (gauge_t)total_ms / 1000.0);
+}
+
 static const struct {
   ms_tag_t tag;
   const char *type_instance;

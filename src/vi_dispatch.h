@@ -21,6 +21,11 @@ void vd_init(const vi_config_t *conf);
 void vd_memory(const char *name, const char *uuid, const ms_figures_t *fig);
 /* A domain's state durations, uptime and state. */
 void vd_states(const st_view_t *v);
+/* A domain's running seconds with one value of a TimeBy attribute:
+ * duration-<attr>=<value mapped> (value NULL: the overflow entry,
+ * duration-<attr>=~other). */
+void vd_attribute(const char *name, const char *uuid, const char *attr,
+                  const char *value, uint64_t total_ms);
 /* The domains selected and the wall time of the last read (ns). */
 void vd_health(int domains, uint64_t duration_ns);
 /* The notification of a transition seen at when (a cdtime_t). */

@@ -10,7 +10,9 @@
  * state_tracker.[ch] (time in each state), domain_evidence.[ch] (a QEMU
  * domain's continuity evidence from /proc), persist.[ch] (the state file
  * across restarts: boot id, load policy, save thread), vi_config.[ch] (the
- * configuration), domain_filter/instance_name small pure helpers.
+ * configuration), attr_time.[ch] (TimeBy: running time per attribute
+ * value) with domain_xml.[ch] (the domain XML, libxml2),
+ * domain_filter/instance_name small pure helpers.
  * This file wires them: what the read and event threads share and its
  * lock, and the log lines, so that an operator sees one line per domain
  * and cause, not one per interval.
@@ -35,7 +37,9 @@
 #include "utils/common/common.h"
 #include "utils_complain.h"
 
+#include "attr_time.h"
 #include "domain_evidence.h"
+#include "domain_xml.h"
 #include "hypervisor.h"
 #include "mem_watch.h"
 #include "notify_queue.h"
@@ -63,6 +67,7 @@ static struct {
   pthread_mutex_t lock;
   st_tracker_t *tracker;
   uint64_t floor_ms; /* time of the last dispatched view */
+  at_t *attrs;       /* TimeBy (NULL: none configured) */
 } shared = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* The read thread's own. */
@@ -76,8 +81,10 @@ static struct {
   c_complain_t events_complaint;
   c_complain_t save_complaint;
   c_complain_t thread_complaint;
-  bool evidence;       /* a local QEMU URI: /proc shows its processes */
-  de_cycle_t ev_cycle; /* its /proc scan, once per read cycle */
+  bool events_ever_connected;
+  unsigned attrs_epoch; /* bumped when events reconnect: TimeBy re-read */
+  bool evidence;        /* a local QEMU URI: /proc shows its processes */
+  de_cycle_t ev_cycle;  /* its /proc scan, once per read cycle */
 } reader = {
     .connect_complaint = C_COMPLAIN_INIT_STATIC,
     .read_complaint = C_COMPLAIN_INIT_STATIC,
@@ -120,6 +127,10 @@ typedef struct domain_entry {
   mw_t watch;           /* its memory statistics */
   unsigned generation;  /* read cycle that last saw it */
   de_domain_t evidence; /* its QEMU process */
+  bool attrs_read;      /* TimeBy: read since first seen */
+  int attrs_id;         /* libvirt id at that read (a new id: restarted) */
+  bool attrs_logged;    /* the XML could not be read: logged */
+  unsigned attrs_epoch; /* reader.attrs_epoch at that read */
 } domain_entry_t;
 
 static domain_entry_t *domain_entry_get(const char *uuid) {
@@ -178,6 +189,42 @@ static void report_observation(const char *name, const char *uuid,
     queue_notification(name, uuid, r);
 }
 
+/* The domain's TimeBy attributes are to be read again at the next read,
+ * their values effective at t, on its running clock (shared.lock held): at
+ * a (re)start, or when an event is the first sight of a domain (created,
+ * or started from outside the filter's view), so that its values count
+ * from the event, as its states do. A failed mark (out of memory) leaves
+ * them to the next restart or event. */
+static void mark_dirty(const char *uuid, uint64_t t) {
+  st_view_t v;
+  if (shared.attrs != NULL &&
+      st_get(shared.tracker, uuid, t < shared.floor_ms ? shared.floor_ms : t,
+             &v) == 0)
+    at_mark(shared.attrs, uuid, v.total_ms[ST_STATE_RUNNING]);
+}
+
+/* Whether an observation is a (re)start: into running from a state
+ * without a process. */
+static bool starts(const st_result_t *r) {
+  return r->change == ST_CHANGED && r->new_state == HV_RUNNING &&
+         r->old_state != HV_RUNNING && r->old_state != HV_PAUSED &&
+         r->old_state != HV_BLOCKED && r->old_state != HV_SHUTDOWN &&
+         r->old_state != HV_PMSUSPENDED;
+}
+
+/* Event thread: a domain's metadata changed, or a device was added or
+ * removed: its TimeBy attributes are re-read at the next read, effective
+ * now. */
+static void on_change_event(const char *name, const char *uuid,
+                            void *user_data) {
+  (void)user_data;
+  uint64_t t = now_ms();
+  pthread_mutex_lock(&shared.lock);
+  if (shared.tracker != NULL && domain_filter_selects(conf.filter, name))
+    mark_dirty(uuid, t);
+  pthread_mutex_unlock(&shared.lock);
+}
+
 /* Event thread: a lifecycle event. */
 static void on_lifecycle_event(const char *name, const char *uuid, int id,
                                int state, int reason, void *user_data) {
@@ -196,6 +243,8 @@ static void on_lifecycle_event(const char *name, const char *uuid, int id,
   if (t < shared.floor_ms)
     t = shared.floor_ms;
   int rc = st_event(shared.tracker, uuid, name, id, state, reason, t, &r);
+  if (rc == 0 && (starts(&r) || r.change == ST_FIRST))
+    mark_dirty(uuid, t);
   pthread_mutex_unlock(&shared.lock);
   if (rc == 0)
     report_observation(name, uuid, &r);
@@ -229,10 +278,27 @@ static bool identified_by_name(void) {
          conf.host_format != VI_FORMAT_UUID;
 }
 
+static int submit_attribute_cb(const at_view_t *a, void *user_data) {
+  const st_view_t *v = user_data;
+  vd_attribute(v->name, v->uuid, a->name, a->value, a->total_ms);
+  return 0;
+}
+
+/* The TimeBy values of a domain (shared.lock held). A change that an event
+ * announced but the reader has not read yet ends the current value's time
+ * at the event (at_mark): what is dispatched now never exceeds what it
+ * will get. */
+static void submit_attributes(const st_view_t *v) {
+  if (shared.attrs != NULL)
+    at_foreach(shared.attrs, v->uuid, v->total_ms[ST_STATE_RUNNING],
+               submit_attribute_cb, (void *)v);
+}
+
 static int submit_states_cb(const st_view_t *v, void *user_data) {
   (void)user_data;
   if (v->present) {
     vd_states(v);
+    submit_attributes(v);
     return 0;
   }
   if (!v->final)
@@ -245,6 +311,7 @@ static int submit_states_cb(const st_view_t *v, void *user_data) {
       st_foreach(shared.tracker, 0, same_name_present, &probe) != 0)
     return 0;
   vd_states(v);
+  submit_attributes(v);
   return 0;
 }
 
@@ -435,6 +502,122 @@ static void log_memory(const char *name, const mw_output_t *out) {
   }
 }
 
+/* ---- TimeBy ---- */
+
+/* A maximum memory as a size label: the largest binary unit that divides
+ * it exactly ("2GiB", "1536MiB", "1000KiB"). */
+static void size_label(uint64_t kib, char *buf, size_t size) {
+  if (kib != 0 && kib % (1024 * 1024) == 0)
+    ssnprintf(buf, size, "%" PRIu64 "GiB", kib / (1024 * 1024));
+  else if (kib != 0 && kib % 1024 == 0)
+    ssnprintf(buf, size, "%" PRIu64 "MiB", kib / 1024);
+  else
+    ssnprintf(buf, size, "%" PRIu64 "KiB", kib);
+}
+
+/* Attribute i's value for a domain: from its XML (doc; NULL: only what
+ * the read reported, the vCPU count), into buf. NULL: not known. */
+static const char *attribute_value(size_t i, const hv_domain_t *d,
+                                   const domain_xml_t *doc, char *buf,
+                                   size_t size) {
+  const vi_timeby_t *t = &conf.timeby[i];
+  unsigned vcpus = d->vcpus;
+  uint64_t kib;
+  switch (t->kind) {
+  case VI_TIMEBY_VCPUS:
+    if (vcpus == 0 && (doc == NULL || domain_xml_vcpus(doc, &vcpus) != 0))
+      return NULL;
+    ssnprintf(buf, size, "%u", vcpus);
+    return buf;
+  case VI_TIMEBY_MEMORY:
+    if (doc == NULL || domain_xml_memory_kib(doc, &kib) != 0)
+      return NULL;
+    size_label(kib, buf, size);
+    return buf;
+  case VI_TIMEBY_XPATH:
+    if (doc == NULL || domain_xml_path_eval(doc, t->path, buf, size) != 0)
+      return NULL;
+    return buf;
+  }
+  return NULL;
+}
+
+/* Sets the attributes of a domain from its description (doc NULL: only
+ * the vCPU count of the read) at its running clock run_ms; logs a bound
+ * reached. */
+static void set_attributes(const hv_domain_t *d, const domain_xml_t *doc,
+                           uint64_t run_ms) {
+  for (size_t i = 0; i < conf.ntimeby; i++) {
+    if (doc == NULL && conf.timeby[i].kind != VI_TIMEBY_VCPUS)
+      continue;
+    char buf[AT_VALUE_MAX + 1];
+    const char *value = attribute_value(i, d, doc, buf, sizeof(buf));
+    if (doc == NULL && value == NULL)
+      continue; /* not reported by this read: unchanged */
+    at_result_t r;
+    pthread_mutex_lock(&shared.lock);
+    int rc = at_set(shared.attrs, d->uuid, i, value, run_ms, &r);
+    pthread_mutex_unlock(&shared.lock);
+    if (rc == -ENOMEM)
+      ERROR(PLUGIN_NAME " plugin: out of memory");
+    else if (rc == 0 && r.bound_reached)
+      INFO(
+          PLUGIN_NAME
+          " plugin: domain \"%s\": TimeBy \"%s\" has had %d distinct values, the most kept; the running time with any other value goes to duration-%s=~other.",
+          d->name, conf.timeby[i].name, AT_VALUES_MAX, conf.timeby[i].name);
+  }
+}
+
+/* Reads a domain's TimeBy attributes: from its XML when first seen, when
+ * (re)started and after a change event; the vCPU count at every read where
+ * the read reports it (bulk vcpu.current). Times are on the domain's
+ * running clock: at the poll, or at the event. */
+static void read_attributes(domain_entry_t *e, const hv_domain_t *d,
+                            uint64_t poll_ms) {
+  if (shared.attrs == NULL)
+    return;
+  st_view_t v;
+  uint64_t run_ms = 0;
+  pthread_mutex_lock(&shared.lock);
+  bool dirty = at_marked(shared.attrs, d->uuid, &run_ms);
+  if (!dirty && st_get(shared.tracker, d->uuid, poll_ms, &v) == 0)
+    run_ms = v.total_ms[ST_STATE_RUNNING];
+  pthread_mutex_unlock(&shared.lock);
+
+  bool restarted = d->id >= 0 && d->id != e->attrs_id;
+  bool missed = e->attrs_epoch != reader.attrs_epoch; /* events were down */
+  if (e->attrs_read && !restarted && !dirty && !missed) {
+    set_attributes(d, NULL, run_ms);
+    return;
+  }
+  domain_xml_t *doc = NULL;
+  if (hv_ops->domain_describe(hv, d, &doc) != 0) {
+    if (!e->attrs_logged)
+      INFO(
+          PLUGIN_NAME
+          " plugin: domain \"%s\": %s; its TimeBy values are read again at the next read.",
+          d->name, hv_ops->error(hv));
+    e->attrs_logged = true;
+    set_attributes(d, NULL, run_ms);
+    return; /* retried at the next read (dirty and attrs_read kept) */
+  }
+  if (e->attrs_logged)
+    INFO(PLUGIN_NAME
+         " plugin: domain \"%s\": its TimeBy values are read again.",
+         d->name);
+  e->attrs_logged = false;
+  set_attributes(d, doc, run_ms);
+  domain_xml_free(doc);
+  e->attrs_read = true;
+  e->attrs_id = d->id;
+  e->attrs_epoch = reader.attrs_epoch;
+  if (dirty) {
+    pthread_mutex_lock(&shared.lock);
+    at_unmark(shared.attrs, d->uuid);
+    pthread_mutex_unlock(&shared.lock);
+  }
+}
+
 static int read_domain(const hv_domain_t *d, void *user_data) {
   read_ctx_t *ctx = user_data;
   if (rt_stopping())
@@ -463,6 +646,7 @@ static int read_domain(const hv_domain_t *d, void *user_data) {
     report_observation(d->name, d->uuid, &r);
   if (rc == 0 && r.change == ST_FIRST)
     report_new_uuid(d->name, d->uuid);
+  read_attributes(e, d, ctx->now_ms);
 
   if (!d->active) {
     mw_inactive(&e->watch);
@@ -482,6 +666,13 @@ static int read_domain(const hv_domain_t *d, void *user_data) {
 
   vd_memory(d->name, d->uuid, &out.fig);
   return 0;
+}
+
+/* Whether the tracker still knows a domain (shared.lock held). */
+static bool tracked(const char *uuid, void *user_data) {
+  (void)user_data;
+  st_view_t v;
+  return st_get(shared.tracker, uuid, 0, &v) == 0;
 }
 
 static int connect_libvirt(void) {
@@ -533,9 +724,15 @@ static void connect_events(void) {
         PLUGIN_NAME
         " plugin: lifecycle events unavailable: %s; transitions are timed at the next read.",
         hv_ops->error(hv));
-  else
+  else {
+    /* Metadata and device events of the time without an event connection
+     * are lost: every domain's TimeBy values are read again. */
+    if (reader.events_ever_connected)
+      reader.attrs_epoch++;
+    reader.events_ever_connected = true;
     c_release(LOG_INFO, &reader.events_complaint,
               PLUGIN_NAME " plugin: lifecycle events available again.");
+  }
 }
 
 /* One read cycle, on the reader thread: connect if needed, read every domain
@@ -579,7 +776,10 @@ static int read_cycle(void) {
   uuid_map_remove_if(&reader.domains, domain_entry_unseen, NULL,
                      domain_entry_free);
   pthread_mutex_lock(&shared.lock);
-  st_sweep(shared.tracker, ctx.now_ms, now_ms(), conf.forget_after_ms);
+  if (st_sweep(shared.tracker, ctx.now_ms, now_ms(), conf.forget_after_ms) >
+          0 &&
+      shared.attrs != NULL)
+    at_retain(shared.attrs, tracked, NULL);
   pthread_mutex_unlock(&shared.lock);
   return ctx.selected;
 }
@@ -669,6 +869,20 @@ static int vi_init(void) {
     ERROR(PLUGIN_NAME " plugin: out of memory");
     return -1;
   }
+  if (conf.ntimeby > 0) {
+    const char *names[AT_ATTRS_MAX];
+    bool vcpus = false;
+    for (size_t i = 0; i < conf.ntimeby; i++) {
+      names[i] = conf.timeby[i].name;
+      vcpus = vcpus || conf.timeby[i].kind == VI_TIMEBY_VCPUS;
+    }
+    if ((shared.attrs = at_create(names, conf.ntimeby)) == NULL) {
+      ERROR(PLUGIN_NAME " plugin: out of memory");
+      return -1;
+    }
+    hv_ops->want_vcpus(hv, vcpus);
+    hv_ops->events_on_change(hv, on_change_event);
+  }
   /* Process evidence: only where /proc shows the hypervisor's processes. */
   reader.ev_cycle.proc_root = proc_root;
   reader.evidence = proc_root_forced || strncmp(conf.uri, "qemu:///", 8) == 0 ||
@@ -694,6 +908,8 @@ static void release_all(void) {
   st_destroy(shared.tracker);
   shared.tracker = NULL;
   shared.floor_ms = 0;
+  at_destroy(shared.attrs);
+  shared.attrs = NULL;
   pthread_mutex_unlock(&shared.lock);
   uuid_map_destroy(&reader.domains, domain_entry_free);
   de_cycle_free(&reader.ev_cycle);
@@ -701,6 +917,7 @@ static void release_all(void) {
   reader.generation = 0;
   reader.ever_connected = false;
   reader.events_started = false;
+  reader.events_ever_connected = false;
   vi_config_free(&conf);
   rt_reset();
 }

@@ -81,12 +81,49 @@ START_TEST(test_all_bytes_safe_and_injective) {
 }
 END_TEST
 
+/* Attribute values (TimeBy): escaped like names; long ones keep a prefix
+ * and a hash, and stay distinct. */
+START_TEST(test_value) {
+  char out[64];
+  ck_assert_uint_eq(instance_name_from_value("m1.small", 40, out), 8);
+  ck_assert_str_eq(out, "m1.small");
+  instance_name_from_value("a b/c=d", 40, out);
+  ck_assert_str_eq(out, "a%20b%2Fc%3Dd");
+  instance_name_from_value("", 40, out);
+  ck_assert_str_eq(out, "");
+  /* 40 bytes fit exactly; 41 do not */
+  const char *v40 = "1234567890123456789012345678901234567890";
+  ck_assert_uint_eq(instance_name_from_value(v40, 40, out), 40);
+  ck_assert_str_eq(out, v40);
+  const char *v41 = "12345678901234567890123456789012345678901";
+  ck_assert_uint_eq(instance_name_from_value(v41, 40, out), 40);
+  ck_assert(strncmp(out, "12345678901234567890123~", 24) == 0);
+  char other[64];
+  instance_name_from_value("12345678901234567890123456789012345678902", 40,
+                           other);
+  ck_assert_str_ne(out, other);
+  ck_assert(strncmp(other, "12345678901234567890123~", 24) == 0);
+  /* a %XX at the cut is not split, and no '~' comes from escaping */
+  instance_name_from_value("1234567890123456789012/xxxxxxxxxxxxxxxxxxxxxxxx",
+                           40, out);
+  ck_assert(strncmp(out, "1234567890123456789012~", 23) == 0);
+  ck_assert_uint_eq(strlen(out), 23 + 16);
+  instance_name_from_value("~", 40, out);
+  ck_assert_str_eq(out, "%7E");
+  /* the smallest cap */
+  ck_assert_uint_le(instance_name_from_value(v41, INSTANCE_VALUE_CAP_MIN, out),
+                    INSTANCE_VALUE_CAP_MIN);
+  ck_assert_ptr_nonnull(strchr(out, '~'));
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("instance_name");
   TCase *tc = tcase_create("core");
   tcase_add_loop_test(tc, test_table, 0, sizeof(cases) / sizeof(cases[0]));
   tcase_add_test(tc, test_long_names_with_shared_prefix_differ);
   tcase_add_test(tc, test_all_bytes_safe_and_injective);
+  tcase_add_test(tc, test_value);
   suite_add_tcase(s, tc);
   return check_run(s);
 }

@@ -1381,6 +1381,26 @@ START_TEST(test_many_domains) {
 }
 END_TEST
 
+/* st_get: one domain's view, as st_foreach gives it. */
+START_TEST(test_get) {
+  st_tracker_t *st = st_create();
+  st_view_t v;
+  ck_assert_int_eq(st_get(st, U1, 0, &v), -ENOENT);
+  ck_assert_int_eq(st_get(st, "bad", 0, &v), -ENOENT);
+  ck_assert_int_eq(st_get(NULL, U1, 0, &v), -ENOENT);
+  ck_assert_int_eq(st_event(st, U1, "a", 1, 1, 1, 1000, NULL), 0);
+  ck_assert_int_eq(st_event(st, U2, "b", 2, 3, 1, 1000, NULL), 0);
+  ck_assert_int_eq(st_event(st, U1, NULL, 1, 3, 1, 1500, NULL), 0);
+  ck_assert_int_eq(st_get(st, U1, 2000, &v), 0);
+  ck_assert_str_eq(v.uuid, U1);
+  ck_assert_uint_eq(v.total_ms[1], 500);
+  ck_assert_uint_eq(v.total_ms[3], 500);
+  ck_assert_int_eq(st_get(st, U2, 2000, &v), 0);
+  ck_assert_uint_eq(v.total_ms[3], 1000);
+  st_destroy(st);
+}
+END_TEST
+
 static Suite *tracker_suite(void) {
   Suite *s = suite_create("state_tracker");
   TCase *tc = tcase_create("core");
@@ -1393,6 +1413,7 @@ static Suite *tracker_suite(void) {
   tcase_add_test(tc, test_final_once);
   tcase_add_loop_test(tc, test_uptime, 0, STATIC_ARRAY_SIZE(up_cases));
   tcase_add_test(tc, test_is_start_table);
+  tcase_add_test(tc, test_get);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("persistence");

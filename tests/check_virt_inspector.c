@@ -11,6 +11,8 @@
 #include "hypervisor_fake.h"
 #include "virt_inspector_priv.h"
 
+#include "attr_time.h"
+
 #include "check_run.h"
 
 #include <check.h>
@@ -924,11 +926,220 @@ START_TEST(test_config_errors) {
 }
 END_TEST
 
+/* ---- TimeBy: running time per attribute value ---- */
+
+#define FLAVOR_XPATH                                                           \
+  "/domain/metadata/*[local-name()='instance']/*[local-name()='flavor']/@name"
+
+static void time_by(oconfig_item_t *b) {
+  stub_block_add_string(b, "TimeBy", "vcpus");
+  stub_block_add_string(b, "TimeBy", "memory");
+  stub_block_add_strings(b, "TimeBy", "flavor", FLAVOR_XPATH);
+}
+
+/* The live XML of a Nova guest with that memory (KiB) and flavor. */
+static void nova_xml(const char *uuid, const char *kib, const char *flavor) {
+  char xml[1024];
+  snprintf(xml, sizeof(xml),
+           "<domain type='kvm'><name>web1</name>"
+           "<memory unit='KiB'>%s</memory><vcpu current='2'>4</vcpu>"
+           "<metadata><nova:instance "
+           "xmlns:nova='http://openstack.org/xmlns/libvirt/nova/1.1'>"
+           "<nova:flavor name='%s'/></nova:instance></metadata></domain>",
+           kib, flavor);
+  hv_fake_xml(uuid, xml);
+}
+
+static double timeby_s(const char *ti) { return gauge("web1", "duration", ti); }
+
+START_TEST(test_time_by) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  nova_xml(U1, "2097152", "m1.small");
+  hv_fake_vcpus(U1, 2);
+  start(time_by);
+  ck_assert(hv_fake_wants_vcpus());
+  const uint64_t t0 = clock_ms;
+
+  /* First read: a 0 series for each value known. */
+  read_once();
+  ck_assert_double_eq(timeby_s("vcpus=2"), 0.0);
+  ck_assert_double_eq(timeby_s("memory=2GiB"), 0.0);
+  ck_assert_double_eq(timeby_s("flavor=m1.small"), 0.0);
+  clock_ms = t0 + 2500;
+  read_once();
+  ck_assert_double_eq_tol(timeby_s("vcpus=2"), 2.5, 1e-9);
+  ck_assert_double_eq_tol(timeby_s("memory=2GiB"), 2.5, 1e-9);
+  ck_assert_double_eq_tol(timeby_s("flavor=m1.small"), 2.5, 1e-9);
+
+  /* vCPU hot-plug without an event: seen by the read (vcpu.current). */
+  hv_fake_vcpus(U1, 3);
+  read_once(); /* at t0 + 3.5 s */
+  ck_assert_double_eq_tol(timeby_s("vcpus=2"), 3.5, 1e-9);
+  ck_assert_double_eq(timeby_s("vcpus=3"), 0.0);
+
+  /* A metadata change: effective at the event, read at the next read. */
+  nova_xml(U1, "2097152", "m1.large");
+  clock_ms = t0 + 4750;
+  ck_assert(hv_fake_emit_change(U1));
+  clock_ms = t0 + 5000;
+  read_once();
+  ck_assert_double_eq_tol(timeby_s("flavor=m1.small"), 4.75, 1e-9);
+  ck_assert_double_eq_tol(timeby_s("flavor=m1.large"), 0.25, 1e-9);
+  ck_assert_double_eq_tol(timeby_s("vcpus=3"), 1.5, 1e-9);
+  ck_assert_int_eq(hv_fake_calls(HV_FAKE_DESCRIBE), 2);
+
+  /* A change while paused: the new value's time starts at the resume. */
+  clock_ms = t0 + 6000;
+  ck_assert(hv_fake_emit(U1, HV_PAUSED, 1));
+  clock_ms = t0 + 7000;
+  nova_xml(U1, "2097152", "m1.xlarge");
+  ck_assert(hv_fake_emit_change(U1));
+  clock_ms = t0 + 8000;
+  ck_assert(hv_fake_emit(U1, HV_RUNNING, 2));
+  clock_ms = t0 + 8500;
+  read_once();
+  ck_assert_double_eq_tol(timeby_s("flavor=m1.large"), 1.25, 1e-9);
+  ck_assert_double_eq_tol(timeby_s("flavor=m1.xlarge"), 0.5, 1e-9);
+  ck_assert_double_eq_tol(timeby_s("vcpus=3"), 3.0, 1e-9);
+  ck_assert_double_eq_tol(timeby_s("memory=2GiB"), 6.5, 1e-9);
+  ck_assert_int_eq(hv_fake_calls(HV_FAKE_DESCRIBE), 3);
+
+  /* Shut off, resized offline, started again (by an event): read at the
+   * start; the shut-off time counts to no value. */
+  clock_ms = t0 + 9500;
+  ck_assert(hv_fake_emit(U1, HV_SHUTOFF, 1));
+  nova_xml(U1, "4194304", "m1.xlarge");
+  hv_fake_domain(U1, "web1", 8, HV_SHUTOFF, 1);
+  hv_fake_vcpus(U1, 0); /* not reported: the XML's current='2' */
+  clock_ms = t0 + 10500;
+  ck_assert(hv_fake_emit(U1, HV_RUNNING, 1));
+  clock_ms = t0 + 11000;
+  read_once();
+  ck_assert_double_eq_tol(timeby_s("memory=2GiB"), 7.5, 1e-9);
+  ck_assert_double_eq_tol(timeby_s("memory=4GiB"), 0.5, 1e-9);
+  ck_assert_double_eq_tol(timeby_s("vcpus=2"), 4.0, 1e-9);
+  ck_assert_double_eq_tol(timeby_s("vcpus=3"), 4.0, 1e-9);
+  ck_assert_int_eq(hv_fake_calls(HV_FAKE_DESCRIBE), 4);
+
+  /* No XML per read. */
+  read_once();
+  read_once();
+  ck_assert_int_eq(hv_fake_calls(HV_FAKE_DESCRIBE), 4);
+  ck_assert_double_eq_tol(timeby_s("memory=4GiB"), 2.5, 1e-9);
+
+  /* The bound: 16 values kept, then one INFO and "~other". */
+  char flavor[16];
+  for (int i = 0; i < AT_VALUES_MAX - 3 + 2; i++) {
+    snprintf(flavor, sizeof(flavor), "f%d", i);
+    nova_xml(U1, "4194304", flavor);
+    ck_assert(hv_fake_emit_change(U1));
+    read_once();
+  }
+  ck_assert_int_eq(
+      stub_log_count(LOG_INFO, "domain \"web1\": TimeBy \"flavor\" has had 16 "
+                               "distinct values"),
+      1);
+  ck_assert(dispatched("web1", "duration", "flavor=f12"));
+  ck_assert(!dispatched("web1", "duration", "flavor=f13"));
+  ck_assert_double_eq_tol(timeby_s("flavor=~other"), 1.0, 1e-9);
+  ck_assert_int_eq(stub_log_count(LOG_ERR, ""), 0);
+  ck_assert_int_eq(stub_log_count(LOG_WARNING, ""), 0);
+  stub_shutdown();
+}
+END_TEST
+
+/* Change events lost while the event connection was down: every domain's
+ * values are read again once it is back (and only then). */
+START_TEST(test_time_by_events_reconnect) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  nova_xml(U1, "2097152", "m1.small");
+  start(time_by);
+  read_once();
+  read_once();
+  ck_assert_int_eq(hv_fake_calls(HV_FAKE_DESCRIBE), 1);
+  hv_fake_drop(); /* both connections; the change event is lost */
+  nova_xml(U1, "2097152", "m1.large");
+  ck_assert(!hv_fake_emit_change(U1));
+  read_once(); /* fails: connection lost */
+  read_once(); /* reconnects, reads again */
+  ck_assert_int_eq(hv_fake_calls(HV_FAKE_DESCRIBE), 2);
+  ck_assert(dispatched("web1", "duration", "flavor=m1.large"));
+  read_once();
+  ck_assert_int_eq(hv_fake_calls(HV_FAKE_DESCRIBE), 2);
+  stub_shutdown();
+}
+END_TEST
+
+static void time_by_no_events(oconfig_item_t *b) {
+  time_by(b);
+  stub_block_add_boolean(b, "LifecycleEvents", false);
+}
+
+/* Without events: a restart is a new id at a read, and the XML is read
+ * again then (a metadata change alone waits for it). */
+START_TEST(test_time_by_restart_seen_by_poll) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  nova_xml(U1, "2097152", "m1.small");
+  start(time_by_no_events);
+  const uint64_t t0 = clock_ms;
+  read_once();
+  nova_xml(U1, "2097152", "m1.large");
+  ck_assert(!hv_fake_emit_change(U1)); /* no event connection */
+  read_once();
+  ck_assert_int_eq(hv_fake_calls(HV_FAKE_DESCRIBE), 1);
+  hv_fake_domain(U1, "web1", 8, HV_RUNNING, 1); /* restarted between reads */
+  clock_ms = t0 + 3000;
+  read_once(); /* the new id: read at this poll */
+  ck_assert_int_eq(hv_fake_calls(HV_FAKE_DESCRIBE), 2);
+  ck_assert_double_eq_tol(timeby_s("flavor=m1.small"), 3.0, 1e-9);
+  ck_assert_double_eq(timeby_s("flavor=m1.large"), 0.0);
+  stub_shutdown();
+}
+END_TEST
+
+/* A domain first seen by its start event: its values count from the
+ * event, as its states do. */
+START_TEST(test_time_by_first_seen_by_event) {
+  start(time_by);
+  read_once();
+  const uint64_t t0 = clock_ms;
+  hv_fake_domain(U1, "web1", 7, HV_SHUTOFF, 1);
+  nova_xml(U1, "2097152", "m1.small");
+  ck_assert(hv_fake_emit(U1, HV_RUNNING, 1));
+  clock_ms = t0 + 600;
+  read_once();
+  ck_assert_double_eq_tol(gauge("web1", "duration", "running"), 0.6, 1e-9);
+  ck_assert_double_eq_tol(timeby_s("flavor=m1.small"), 0.6, 1e-9);
+  ck_assert_double_eq_tol(timeby_s("memory=2GiB"), 0.6, 1e-9);
+  stub_shutdown();
+}
+END_TEST
+
+/* Without TimeBy: no XML read for it, no vCPU counts asked for. */
+START_TEST(test_time_by_off) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(NULL);
+  read_once();
+  stub_clear();
+  read_once();
+  ck_assert(!hv_fake_wants_vcpus());
+  ck_assert_int_eq(hv_fake_calls(HV_FAKE_DESCRIBE), 0);
+  /* 8 states, total, current_state, uptime, domain_state: nothing else */
+  ck_assert_uint_eq(stub_value_count_for("web1"), 12);
+  stub_shutdown();
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("virt_inspector glue");
   TCase *tc = tcase_create("core");
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_read_dispatches);
+  tcase_add_test(tc, test_time_by);
+  tcase_add_test(tc, test_time_by_off);
+  tcase_add_test(tc, test_time_by_events_reconnect);
+  tcase_add_test(tc, test_time_by_restart_seen_by_poll);
+  tcase_add_test(tc, test_time_by_first_seen_by_event);
   tcase_add_test(tc, test_formats_and_filter);
   tcase_add_test(tc, test_logs_once_per_cause);
   tcase_add_test(tc, test_stats_period_set_once);

@@ -452,6 +452,16 @@ void stub_block_add_string(oconfig_item_t *b, const char *key,
   v->value.string = strdup(value);
 }
 
+void stub_block_add_strings(oconfig_item_t *b, const char *key,
+                            const char *value1, const char *value2) {
+  stub_block_add_string(b, key, value1);
+  oconfig_item_t *c = &b->children[b->children_num - 1];
+  c->values = realloc(c->values, 2 * sizeof(*c->values));
+  c->values[1].type = OCONFIG_TYPE_STRING;
+  c->values[1].value.string = strdup(value2);
+  c->values_num = 2;
+}
+
 void stub_block_add_number(oconfig_item_t *b, const char *key, double value) {
   oconfig_value_t *v = add_child(b, key);
   v->type = OCONFIG_TYPE_NUMBER;
@@ -469,8 +479,9 @@ void stub_block_free(oconfig_item_t *b) {
     return;
   for (int i = 0; i < b->children_num; i++) {
     oconfig_item_t *c = &b->children[i];
-    if (c->values[0].type == OCONFIG_TYPE_STRING)
-      free(c->values[0].value.string);
+    for (int j = 0; j < c->values_num; j++)
+      if (c->values[j].type == OCONFIG_TYPE_STRING)
+        free(c->values[j].value.string);
     free(c->values);
     free(c->key);
   }

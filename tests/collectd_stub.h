@@ -74,6 +74,9 @@ void stub_set_basedir(const char *dir);
 oconfig_item_t *stub_block_new(void);
 void stub_block_add_string(oconfig_item_t *b, const char *key,
                            const char *value);
+/* An option with two strings (TimeBy "name" "xpath"). */
+void stub_block_add_strings(oconfig_item_t *b, const char *key,
+                            const char *value1, const char *value2);
 void stub_block_add_number(oconfig_item_t *b, const char *key, double value);
 void stub_block_add_boolean(oconfig_item_t *b, const char *key, bool value);
 void stub_block_free(oconfig_item_t *b);

@@ -19,6 +19,8 @@ typedef struct {
   domain_balloon_t balloon;
   unsigned period;
   bool vanish_at_balloon, vanish_in_read;
+  char xml[2048]; /* "": the default */
+  unsigned vcpus;
 } fake_domain_t;
 
 struct hv {
@@ -35,6 +37,8 @@ static struct {
   bool events_started, events_connected;
   hv_event_fn event_fn;
   void *event_data;
+  hv_change_fn change_fn;
+  bool want_vcpus;
   int fail_rc[HV_FAKE_OP_COUNT], fail_times[HV_FAKE_OP_COUNT];
   bool hang[HV_FAKE_OP_COUNT];
   bool hung; /* a call is blocked */
@@ -72,6 +76,8 @@ void hv_fake_reset(void) {
   w.refuse = w.connected = w.dropped = false;
   w.events_started = w.events_connected = false;
   w.event_fn = NULL;
+  w.change_fn = NULL;
+  w.want_vcpus = false;
   memset(w.fail_rc, 0, sizeof(w.fail_rc));
   memset(w.fail_times, 0, sizeof(w.fail_times));
   memset(w.hang, 0, sizeof(w.hang));
@@ -117,6 +123,18 @@ void hv_fake_mem(const char *uuid, const ms_raw_t *mem) {
 }
 void hv_fake_balloon(const char *uuid, const domain_balloon_t *b) {
   WITH_DOMAIN(uuid, d->balloon = *b);
+}
+void hv_fake_xml(const char *uuid, const char *xml) {
+  WITH_DOMAIN(uuid, snprintf(d->xml, sizeof(d->xml), "%s", xml ? xml : ""));
+}
+void hv_fake_vcpus(const char *uuid, unsigned n) {
+  WITH_DOMAIN(uuid, d->vcpus = n);
+}
+bool hv_fake_wants_vcpus(void) {
+  pthread_mutex_lock(&w.lock);
+  bool on = w.want_vcpus;
+  pthread_mutex_unlock(&w.lock);
+  return on;
 }
 void hv_fake_remove(const char *uuid) { WITH_DOMAIN(uuid, d->used = false); }
 void hv_fake_vanish_at_balloon(const char *uuid) {
@@ -202,6 +220,22 @@ bool hv_fake_emit(const char *uuid, int state, int reason) {
   return ok;
 }
 
+bool hv_fake_emit_change(const char *uuid) {
+  pthread_mutex_lock(&w.lock);
+  fake_domain_t *d = find(uuid);
+  bool ok = d != NULL && w.events_started && w.events_connected &&
+            w.change_fn != NULL;
+  hv_change_fn fn = w.change_fn;
+  void *data = w.event_data;
+  char name[128] = "";
+  if (ok)
+    snprintf(name, sizeof(name), "%s", d->name);
+  pthread_mutex_unlock(&w.lock);
+  if (ok)
+    fn(name, uuid, data);
+  return ok;
+}
+
 int hv_fake_calls(hv_fake_op_t op) {
   pthread_mutex_lock(&w.lock);
   int n = w.calls[op];
@@ -231,6 +265,7 @@ static void fake_events_stop(hv_t *h) {
   pthread_mutex_lock(&w.lock);
   w.events_started = w.events_connected = false;
   w.event_fn = NULL;
+  w.change_fn = NULL;
   pthread_mutex_unlock(&w.lock);
 }
 
@@ -311,6 +346,7 @@ static int fake_read(hv_t *h, hv_visit_fn visit, void *user_data) {
         .reason = f->reason,
         .active = active,
         .mem = active ? f->mem : (ms_raw_t){0},
+        .vcpus = active && w.want_vcpus ? f->vcpus : 0,
     };
     visited++;
     if (visit(&d, user_data) != 0)
@@ -336,6 +372,43 @@ static int fake_balloon(hv_t *h, const hv_domain_t *dom,
     *ret = d->balloon;
   pthread_mutex_unlock(&w.lock);
   return rc;
+}
+
+static int fake_describe(hv_t *h, const hv_domain_t *dom, domain_xml_t **ret) {
+  *ret = NULL;
+  pthread_mutex_lock(&w.lock);
+  int rc = enter(HV_FAKE_DESCRIBE);
+  fake_domain_t *d = find(dom->handle);
+  if (rc == 0 && d == NULL)
+    rc = -EIO;
+  char xml[sizeof(d->xml)] = "";
+  if (rc == 0)
+    snprintf(xml, sizeof(xml), "%s",
+             d->xml[0] != '\0' ? d->xml
+                               : "<domain type='test'><vcpu>1</vcpu>"
+                                 "<memory unit='KiB'>1048576</memory>"
+                                 "</domain>");
+  pthread_mutex_unlock(&w.lock);
+  if (rc == 0 && domain_xml_parse(xml, ret) != 0)
+    rc = -EIO;
+  if (rc != 0)
+    snprintf(h->error, sizeof(h->error),
+             "virDomainGetXMLDesc: Domain not found (fake)");
+  return rc;
+}
+
+static void fake_want_vcpus(hv_t *h, bool on) {
+  (void)h;
+  pthread_mutex_lock(&w.lock);
+  w.want_vcpus = on;
+  pthread_mutex_unlock(&w.lock);
+}
+
+static void fake_events_on_change(hv_t *h, hv_change_fn fn) {
+  (void)h;
+  pthread_mutex_lock(&w.lock);
+  w.change_fn = fn;
+  pthread_mutex_unlock(&w.lock);
 }
 
 static int fake_set_period(hv_t *h, const hv_domain_t *dom, unsigned period_s) {
@@ -400,9 +473,12 @@ const hv_ops_t hv_fake_ops = {
     .is_connected = fake_is_connected,
     .read = fake_read,
     .domain_balloon = fake_balloon,
+    .domain_describe = fake_describe,
+    .want_vcpus = fake_want_vcpus,
     .domain_set_stats_period = fake_set_period,
     .error = fake_error,
     .events_start = fake_events_start,
+    .events_on_change = fake_events_on_change,
     .events_connect = fake_events_connect,
     .events_connected = fake_events_connected,
     .events_stop = fake_events_stop,

@@ -25,6 +25,7 @@ typedef enum {
   HV_FAKE_SET_PERIOD,
   HV_FAKE_EVENTS_START,
   HV_FAKE_EVENTS_CONNECT,
+  HV_FAKE_DESCRIBE,
   HV_FAKE_OP_COUNT
 } hv_fake_op_t;
 
@@ -39,6 +40,14 @@ void hv_fake_mem(const char *uuid, const ms_raw_t *mem);
 /* Its balloon device, as the domain XML would say. Default: a balloon
  * without a period, not gating (as libvirt's test driver). */
 void hv_fake_balloon(const char *uuid, const domain_balloon_t *b);
+/* Its live XML for domain_describe (copied; NULL: a minimal domain with
+ * one vCPU and 1 GiB). */
+void hv_fake_xml(const char *uuid, const char *xml);
+/* Its current vCPU count, reported by read while want_vcpus is on (0:
+ * not reported). */
+void hv_fake_vcpus(const char *uuid, unsigned n);
+/* Whether the glue asked for vCPU counts (want_vcpus). */
+bool hv_fake_wants_vcpus(void);
 /* The domain leaves the hypervisor. */
 void hv_fake_remove(const char *uuid);
 /* The domain vanishes during the next read, at the balloon (XML) call,
@@ -64,6 +73,10 @@ void hv_fake_release(void);
 /* Delivers a lifecycle event for a domain (its current name and id) if
  * events are started and connected: true if delivered. */
 bool hv_fake_emit(const char *uuid, int state, int reason);
+
+/* Delivers a change event (metadata, device) for a domain if events are
+ * started and connected and the glue asked for them: true if delivered. */
+bool hv_fake_emit_change(const char *uuid);
 
 /* Calls of op so far. */
 int hv_fake_calls(hv_fake_op_t op);

@@ -4,7 +4,7 @@
 set -eu
 PKGS="autoconf automake libtool pkg-config make gcc clang libclang-rt-14-dev
   check valgrind collectd-core collectd-utils collectd-dev
-  libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+  libvirt-dev libxml2-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   qemu-system-x86 busybox-static cpio socat
   collectd dpkg-dev debhelper lintian perl man-db groff-base rrdtool
   prometheus libmicrohttpd12 libprotobuf-c1 curl jq libpython3.11 iproute2"

@@ -28,6 +28,7 @@
 #   hold SECS           a scripted stint (the only sleep; see below)
 #   vi_conf STATEFILE [EXTRA]           the plugin's config block on $LV_URI
 #   start_collectd BODY / start_collectd_expect_fail BODY / stop_collectd
+#   start_collectd_valgrind_virt VG_LOG BODY (under valgrind, with virt)
 #   getval / listval / wait_value / wait_listed / csv_file / csv_last /
 #   csv_rows / wait_csv / wait_csv_newer / wait_intervals N
 #   val IDENT [COL]     one exact csv value, for a check against a constant
@@ -36,7 +37,8 @@
 #                       identifiers, and when they were read): see below
 #   calc / check                      arithmetic and tolerance checks
 #   ok / not_ok / assert_eq / assert_num / assert_getval / assert_csv /
-#   assert_listed / assert_absent / assert_absent_re / assert_log /
+#   assert_listed / assert_absent / assert_absent_re / assert_monotonic /
+#   assert_log /
 #   assert_no_log / count_log / assert_count_log
 #
 # Rules for the suites (a test cannot race):
@@ -559,6 +561,28 @@ _collectd_up() {
     return 1
 }
 
+# start_collectd_valgrind_virt VG_LOG BODY: start_collectd with collectd
+# under valgrind (-q, no leak check, its report in VG_LOG) and collectd's own
+# virt plugin loaded on $LV_URI beside BODY (both use libvirt's event loop
+# and libxml2 in one process). start_collectd runs `collectd ... &`: the
+# function below makes that valgrind, exec'd in the background subshell, so
+# COLLECTD_PID is valgrind's (= collectd's). Returns as start_collectd.
+start_collectd_valgrind_virt() {
+    local vg_log=$1 body=$2 bin rc
+    bin=$(command -v collectd)
+    collectd() { exec valgrind -q --leak-check=no --log-file="$vg_log" "$bin" "$@"; }
+    E2E_STOCK_PLUGINS=virt
+    start_collectd "$body
+LoadPlugin virt
+<Plugin virt>
+  Connection \"$LV_URI\"
+</Plugin>"
+    rc=$?
+    E2E_STOCK_PLUGINS=
+    unset -f collectd
+    return "$rc"
+}
+
 # start_collectd_expect_fail BODY: start collectd with a config that must be
 # rejected. Returns collectd's exit status, also left in $COLLECTD_EXIT
 # (0 if it started up: then it is stopped again). Call it directly, not in
@@ -787,6 +811,22 @@ assert_absent_re() {
         ok "$1"
     else
         not_ok "$1: listval has $(printf '%s' "$hits" | head -n 3 | tr '\n' ' ')"
+    fi
+}
+
+# assert_monotonic IDENT: no csv row of IDENT is lower than the one before
+assert_monotonic() {
+    local f bad
+    if ! f=$(csv_file "$1"); then
+        not_ok "$1 never decreases: no csv file"
+        return
+    fi
+    bad=$(awk -F, 'NR > 2 && $2 + 0 < prev { print prevrow " -> " $0; exit }
+                   NR > 1 { prev = $2 + 0; prevrow = $0 }' "$f")
+    if [ -z "$bad" ]; then
+        ok "$1 never decreases ($(csv_rows "$1") rows)"
+    else
+        not_ok "$1 never decreases: $bad"
     fi
 }
 

@@ -41,6 +41,11 @@
 #        at 1 again), the guest started with the saved libvirt id: another
 #        QEMU process, so the downtime is not credited and uptime does not
 #        carry on
+#   TimeBy (issue 13; Interval 1)
+#     T1 a guest with <vcpu current='1'>2</vcpu>: vcpus=1 and memory=256MiB
+#        from the first read; `virsh setvcpus --live` (no event: the bulk
+#        stats' vcpu.current) counts vcpus=2 from within one Interval of
+#        the call; the vcpus values sum to duration-running
 #   Memory, live stats period (issue 17)
 #     M6 a balloon whose period is 0 at collectd's start gets one set live
 #        by `virsh dommemstat --period 2 --live`: memory-used comes, without
@@ -774,4 +779,40 @@ if wait_cycle 10 -a "$S4_UP" "$ID/duration-total" "$ID/duration-running" "$ID/up
         "${CYCLE[$ID/uptime]}" "<=" "$(calc 'e - s' e="${CYCLE_T[$ID/uptime]}" s="$S4_START")" "$TOL"
 fi
 stop_collectd
+
+# ------------------------------------------ TimeBy vcpus (issue 13) ----
+# libvirt 9.0's QEMU driver sends no event for `virsh setvcpus --live`
+# (checked with `virsh event --all`); the bulk stats' vcpu.current (VCPU
+# group) reports it, so the plugin sees it at the next read.
+note "T1: TimeBy on a QEMU guest with <vcpu current='1'>2</vcpu>: setvcpus --live"
+G_CPU=vi-e2e-vcpus
+UUID_CPU=7f3c6a52-5b1e-4c1d-9a51-000000000004
+ID_CPU="$H/$P-$G_CPU"
+guest_domain_xml "$G_CPU" "$UUID_CPU" "$GUEST_LOGDIR/$G_CPU.sock" nostats 256 |
+    sed "s|<vcpu>1</vcpu>|<vcpu current='1'>2</vcpu>|" >"$GUEST_LOGDIR/$G_CPU.xml"
+vq define "$GUEST_LOGDIR/$G_CPU.xml" >/dev/null || e2e_bail "cannot define $G_CPU"
+QEMU_GUESTS+=("$G_CPU")
+vq start "$G_CPU" >/dev/null || e2e_bail "cannot start $G_CPU"
+COLLECTD_INTERVAL=1
+start_collectd "$(vi_conf "" 'TimeBy "vcpus"
+  TimeBy "memory"')" || e2e_bail "collectd did not start (T1)"
+wait_cycle 30 "$ID_CPU/duration-vcpus=1" "$ID_CPU/duration-memory=256MiB" "$ID_CPU/duration-running"
+check "T1 vcpus=1 from the first read: = duration-running" "${CYCLE[$ID_CPU/duration-vcpus=1]}" "~" \
+    "${CYCLE[$ID_CPU/duration-running]}" 0.003
+hold 1.5
+vdo setvcpus "$G_CPU" 2 --live || true
+t_cpu=$VDO_T d_cpu=$VDO_D
+hold 1.5
+wait_cycle 30 -s "$t_cpu" "$ID_CPU/duration-vcpus=2" "$ID_CPU/duration-vcpus=1" "$ID_CPU/duration-running"
+e=${CYCLE_T[$ID_CPU/duration-vcpus=2]}
+check "T1 vcpus=2 seconds = time since setvcpus, within one Interval (at least)" \
+    "${CYCLE[$ID_CPU/duration-vcpus=2]}" ">=" "$(calc 'e - t - i' e="$e" t="$t_cpu" i="$COLLECTD_INTERVAL")" "$TOL"
+check "T1 vcpus=2 seconds = time since setvcpus, within one Interval (at most)" \
+    "${CYCLE[$ID_CPU/duration-vcpus=2]}" "<=" "$(calc 'e - t + d' e="$e" t="$t_cpu" d="$d_cpu")" "$TOL"
+check "T1 vcpus seconds sum to duration-running" \
+    "$(calc 'a + b' a="${CYCLE[$ID_CPU/duration-vcpus=1]}" b="${CYCLE[$ID_CPU/duration-vcpus=2]}")" "~" \
+    "${CYCLE[$ID_CPU/duration-running]}" 0.003
+assert_count_log "\[(error|warning)\] $P plugin" 0 "T1 no ERROR/WARNING line from the plugin"
+stop_collectd
+vq destroy "$G_CPU" >/dev/null 2>&1
 note "suite time: $(calc 'b - a' a="$m0" b="$(mono)") s since the guests were started"

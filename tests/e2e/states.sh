@@ -105,22 +105,6 @@ notif_secs() {
 
 _notif_count_ge() { [ "$(count_log "plugin = virt_inspector, plugin_instance = $1, type = domain_state")" -ge "$2" ]; }
 
-# assert_monotonic IDENT: no csv row of IDENT is lower than the one before
-assert_monotonic() {
-    local f bad
-    if ! f=$(csv_file "$1"); then
-        not_ok "$1 never decreases: no csv file"
-        return
-    fi
-    bad=$(awk -F, 'NR > 2 && $2 + 0 < prev { print prevrow " -> " $0; exit }
-                   NR > 1 { prev = $2 + 0; prevrow = $0 }' "$f")
-    if [ -z "$bad" ]; then
-        ok "$1 never decreases ($(csv_rows "$1") rows)"
-    else
-        not_ok "$1 never decreases: $bad"
-    fi
-}
-
 
 # _re STRING: STRING quoted for an ERE
 _re() { sed 's/[][\.*^$+?(){}|/]/\\&/g' <<<"$1"; }
@@ -600,19 +584,8 @@ fi
 note "8b. collectd under valgrind, virt plugin loaded, stopped while events flow"
 if [ -f "$E2E_STOCK_PLUGINDIR/virt.so" ] && command -v valgrind >/dev/null; then
     VG_LOG="$T/valgrind.log"
-    COLLECTD_BIN=$(command -v collectd)
-    # start_collectd runs `collectd ... &`: this makes that valgrind, exec'd
-    # in the background subshell, so COLLECTD_PID is valgrind's (= collectd's)
-    collectd() { exec valgrind -q --leak-check=no --log-file="$VG_LOG" "$COLLECTD_BIN" "$@"; }
-    E2E_STOCK_PLUGINS=virt
     COLLECTD_INTERVAL=1
-    if start_collectd "$(vi_conf "$T/vg.state")
-LoadPlugin virt
-<Plugin virt>
-  Connection \"$LV_URI\"
-</Plugin>"; then
-        E2E_STOCK_PLUGINS=
-        unset -f collectd
+    if start_collectd_valgrind_virt "$VG_LOG" "$(vi_conf "$T/vg.state")"; then
         wait_csv "$ID/duration-running" 1 60 || not_ok "8b virt_inspector reads under valgrind"
         # events flow: suspend/resume in a loop of its own (own pid, killed by it)
         # (it ends by itself, after a resume, once the stop file exists: a
@@ -642,8 +615,6 @@ LoadPlugin virt
         fi
         assert_count_log "\[error\] virt_inspector plugin:" 0 "8b no ERROR line from virt_inspector"
     else
-        E2E_STOCK_PLUGINS=
-        unset -f collectd
         not_ok "8b collectd under valgrind did not start: $(tail -n 3 "$COLLECTD_OUT" 2>/dev/null | tr '\n' ' ')"
     fi
 else
