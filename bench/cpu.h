@@ -1,12 +1,14 @@
-/* cpu.h: CPU time of a process from /proc, for the benchmark helpers.
+/* cpu.h: CPU time of a process, for the benchmark helpers.
  *
- * cpu_ns: the sum over the process's threads of the first field of
- * /proc/PID/task/TID/schedstat (sum_exec_runtime: the time on a CPU, user +
- * system, in ns). It is what /proc/PID/stat's utime + stime are scaled
- * from, at nanosecond rather than clock-tick (10 ms) resolution; threads
- * that exited are no longer counted (the processes measured keep theirs).
- * cpu_ticks: utime + stime from /proc/PID/stat (clock ticks, exited threads
- * included), for cross-checking. Both return 0 when the process is gone.
+ * cpu_ns: the process's CPU clock (clock_getcpuclockid + clock_gettime:
+ * the kernel's sum_exec_runtime of every thread, user + system, in ns,
+ * threads that exited included: the kernel adds theirs to the process when
+ * they exit). cpu_by_thread_class: the split by thread name, from
+ * /proc/PID/task/TID/schedstat of the threads alive at that moment; the
+ * CPU of threads that exited is put in the "other" class, so that the
+ * three classes always sum to cpu_ns. cpu_ticks: utime + stime from
+ * /proc/PID/stat (clock ticks, exited threads included), the cross-check.
+ * All return 0 when the process is gone.
  */
 #ifndef BENCH_CPU_H
 #define BENCH_CPU_H
@@ -14,12 +16,23 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
-/* ns[0]: threads named reader#N (collectd's read threads), ns[1]: writer#N,
- * ns[2]: every other thread (main, event loop, libvirt's). */
+/* ns[0]: threads named reader#N (collectd's read threads, and threads they
+ * created), ns[1]: writer#N, ns[2]: the rest (every other thread: main,
+ * event loop, libvirt's, and every thread that exited). */
 typedef struct {
   unsigned long long ns[3];
 } cpu_classes_t;
+
+static inline unsigned long long cpu_ns(int pid) {
+  clockid_t clk;
+  struct timespec ts;
+  if (clock_getcpuclockid(pid, &clk) != 0 || clock_gettime(clk, &ts) != 0)
+    return 0;
+  return (unsigned long long)ts.tv_sec * 1000000000ull +
+         (unsigned long long)ts.tv_nsec;
+}
 
 static inline void cpu_by_thread_class(int pid, cpu_classes_t *ret) {
   char path[64];
@@ -53,12 +66,10 @@ static inline void cpu_by_thread_class(int pid, cpu_classes_t *ret) {
     ret->ns[cls] += ns;
   }
   closedir(d);
-}
-
-static inline unsigned long long cpu_ns(int pid) {
-  cpu_classes_t c;
-  cpu_by_thread_class(pid, &c);
-  return c.ns[0] + c.ns[1] + c.ns[2];
+  /* exited threads: the process total minus the live threads */
+  unsigned long long total = cpu_ns(pid);
+  if (total > ret->ns[0] + ret->ns[1])
+    ret->ns[2] = total - ret->ns[0] - ret->ns[1];
 }
 
 static inline unsigned long long cpu_ticks(int pid) {

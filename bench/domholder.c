@@ -6,7 +6,9 @@
  *
  * The test driver's own domain "test" is removed first. Domains are
  * PREFIX00001 ... (default prefix "bench-"), 256 MiB, with a
- * virtio balloon (BALLOON "virtio", the default) or none ("none"). Prints
+ * virtio balloon (BALLOON "virtio", the default) or none ("none"), and a
+ * UUID made of the prefix's first byte and the index (the same domains
+ * again after a libvirtd restart, as QEMU guests would be). Prints
  * "ready N" on stdout once every domain runs. Exit status 1 on failure.
  */
 #include <libvirt/libvirt.h>
@@ -49,9 +51,10 @@ int main(int argc, char **argv) {
     char xml[512];
     snprintf(xml, sizeof(xml),
              "<domain type='test'><name>%s%05d</name>"
+             "<uuid>%08x-0000-4000-8000-%012x</uuid>"
              "<memory>262144</memory><os><type>hvm</type></os>"
              "<devices><memballoon model='%s'/></devices></domain>",
-             prefix, i, balloon);
+             prefix, i, (unsigned)prefix[0], (unsigned)i, balloon);
     virDomainPtr dom = virDomainCreateXML(conn, xml, 0);
     if (dom == NULL) {
       fprintf(stderr, "domholder: creating domain %d: %s\n", i,

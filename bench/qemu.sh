@@ -99,6 +99,10 @@ qemu_part() {
   for r in $(seq "$ROUNDS"); do
     say "bench/run: QEMU ($GUESTS guests, $type) round $r: virt_inspector"
     collectd_phase "$n" vi "$r" conf_vi
+    if [ -n "${BENCH_VI_ALT_SO:-}" ]; then
+      say "bench/run: QEMU round $r: virt_inspector, alternative build"
+      CONF_PLUGINDIR=$W/plugins-alt collectd_phase "$n" alt "$r" conf_vi
+    fi
     say "bench/run: QEMU round $r: virt plugin"
     collectd_phase "$n" virt "$r" conf_virt
     say "bench/run: QEMU round $r: floor"

@@ -4,26 +4,31 @@
  * One connection; one bulk virConnectGetAllDomainStats(STATE | BALLOON) per
  * read for all domains, and a per-domain virDomainMemoryStats only for an
  * active domain whose bulk record carries no balloon statistics (libvirt's
- * test driver, older drivers), four at a time. With want_vcpus (TimeBy
+ * test driver, older drivers), four at a time: the reading thread and
+ * three pool threads created at the first read that needs them and kept
+ * until destroy (no thread is created per read). With want_vcpus (TimeBy
  * "vcpus") the bulk call also asks for VCPU (vcpu.current), and an active
  * domain whose record lacks it (the test driver) gets a virDomainGetInfo.
- * Metadata and device events (events_on_change) ride on the lifecycle
- * event connection. Lifecycle events come on a
- * connection of their own, dispatched by a thread running libvirt's
- * default event loop (process-wide, shared with any other user in the
- * process: libvirt's GLib loop lets several threads iterate it); ours
- * wakes at least every 500 ms to notice events_stop.
- * Cost: a connection opened after the loop is registered gets a watch in
- * it, and every synchronous call on it then wakes the event thread; a
- * separate event connection does not avoid that (bench/). So the glue
- * starts events after the first connect: the polling connection then stays
- * out of the loop (and has no keepalive: a dead libvirtd is noticed by its
- * failing calls; a hung one blocks the call, which the glue makes on a
- * thread of its own and waits for with a bound). A polling connection
- * reopened later is watched again.
+ * Lifecycle events come on a connection of their own, dispatched by a
+ * thread running an event loop; ours wakes when events_stop asks. Metadata
+ * and device events (events_on_change) ride on that connection.
+ * Cost: a connection watched by the event loop wakes the event thread at
+ * every synchronous call (libvirt removes and re-adds its watch around the
+ * call), and libvirt watches every connection opened once a loop is
+ * registered (bench/: +70% reader CPU per read at 1,000 domains). So, when
+ * no other code in the process registered one first, the loop is our own
+ * (poll_loop.c, registered with virEventRegisterImpl) and it refuses the
+ * polling connection's handle, at every (re)connect: that connection is
+ * never watched (libvirt then runs it without keepalive: a dead libvirtd
+ * is noticed by its failing calls; a hung one blocks the call, which the
+ * glue makes on a thread of its own and waits for with a bound). If
+ * another loop was registered first (libvirt allows one per process),
+ * that one is used, with libvirt's default runner (GLib: several threads
+ * may iterate it), and a polling connection opened after it is watched.
  */
 #include "hypervisor.h"
 #include "hypervisor_libvirt_priv.h"
+#include "poll_loop.h"
 
 #include <libvirt/libvirt.h>
 
@@ -36,11 +41,14 @@
 #include <string.h>
 #include <time.h>
 
+struct memory_pool;
+
 struct hv {
   char *uri;
   bool read_only;
   virConnectPtr conn;
   char error[256];
+  struct memory_pool *pool; /* NULL until a read needs it */
 
   /* lifecycle events */
   hv_event_fn event_fn;
@@ -70,6 +78,7 @@ struct hv {
 };
 
 static void lv_events_stop(hv_t *ins);
+static void pool_destroy(struct memory_pool *p);
 
 /* The plugin's own state and reason numbers are libvirt's. */
 _Static_assert((int)HV_NOSTATE == (int)VIR_DOMAIN_NOSTATE &&
@@ -139,6 +148,8 @@ static void lv_destroy(hv_t *ins) {
   if (ins == NULL)
     return;
   lv_events_stop(ins);
+  pool_destroy(ins->pool);
+  ins->pool = NULL;
   lv_disconnect(ins);
   if (ins->cb_orphaned)
     return; /* a callback libvirt still holds may read it */
@@ -156,8 +167,11 @@ static const char *lv_error(const hv_t *ins) { return ins->error; }
 static int lv_connect(hv_t *ins) {
   if (ins->conn != NULL)
     return 0;
+  /* Not watched by our event loop (see the top of this file). */
+  pl_refuse_handles(true);
   ins->conn = ins->read_only ? virConnectOpenReadOnly(ins->uri)
                              : virConnectOpen(ins->uri);
+  pl_refuse_handles(false);
   if (ins->conn == NULL) {
     set_error(ins, "virConnectOpen");
     return -ECONNREFUSED;
@@ -251,8 +265,8 @@ static int memory_stats_call(virConnectPtr conn, virDomainPtr dom,
 /* The per-domain memory calls of one read, shared by its workers. Each is
  * a round trip to libvirtd; a few in flight at once hide the latency
  * (libvirtd serves up to max_client_requests, default 5, per client). */
-#define MEMORY_WORKERS 4
-#define MEMORY_CALLS_PER_WORKER 16 /* fewer: not worth a thread */
+#define MEMORY_WORKERS 4 /* the reading thread and the pool's threads */
+#define MEMORY_CALLS_PER_WORKER 16 /* fewer: not worth a wake-up */
 
 typedef struct {
   virConnectPtr conn;
@@ -265,8 +279,22 @@ typedef struct {
   char error[256];
 } memory_job_t;
 
-static void *memory_worker(void *arg) {
-  memory_job_t *job = arg;
+/* Threads kept from the first read that needs them to destroy. A job is
+ * offered to `wanted` of them; the reading thread works on it too, then
+ * closes it to late-comers and waits for those that took it. */
+struct memory_pool {
+  pthread_mutex_t lock;
+  pthread_cond_t work; /* a job was offered, or stop */
+  pthread_cond_t done; /* busy dropped to 0 */
+  memory_job_t *job;
+  unsigned long generation; /* counts the jobs offered */
+  int wanted, taken, busy;
+  bool stop;
+  int nthreads;
+  pthread_t threads[MEMORY_WORKERS - 1];
+};
+
+static void memory_worker(memory_job_t *job) {
   char err[256];
   for (;;) {
     int k = atomic_fetch_add(&job->next, 1);
@@ -281,11 +309,68 @@ static void *memory_worker(void *arg) {
       pthread_mutex_unlock(&job->lock);
     }
   }
+}
+
+static void *pool_main(void *arg) {
+  struct memory_pool *p = arg;
+  unsigned long seen = 0;
+  pthread_mutex_lock(&p->lock);
+  while (!p->stop) {
+    if (p->generation == seen) {
+      pthread_cond_wait(&p->work, &p->lock);
+      continue;
+    }
+    seen = p->generation;
+    if (p->job == NULL || p->taken >= p->wanted)
+      continue;
+    p->taken++;
+    p->busy++;
+    memory_job_t *job = p->job;
+    pthread_mutex_unlock(&p->lock);
+    memory_worker(job);
+    pthread_mutex_lock(&p->lock);
+    if (--p->busy == 0)
+      pthread_cond_signal(&p->done);
+  }
+  pthread_mutex_unlock(&p->lock);
   return NULL;
 }
 
-/* Runs the memory calls, concurrently when there are enough. 0 or
- * -ENOTCONN (the connection is then closed). */
+static void pool_destroy(struct memory_pool *p) {
+  if (p == NULL)
+    return;
+  pthread_mutex_lock(&p->lock);
+  p->stop = true;
+  pthread_cond_broadcast(&p->work);
+  pthread_mutex_unlock(&p->lock);
+  for (int i = 0; i < p->nthreads; i++)
+    pthread_join(p->threads[i], NULL);
+  pthread_mutex_destroy(&p->lock);
+  pthread_cond_destroy(&p->work);
+  pthread_cond_destroy(&p->done);
+  free(p);
+}
+
+/* NULL when not even one thread can be created. */
+static struct memory_pool *pool_create(void) {
+  struct memory_pool *p = calloc(1, sizeof(*p));
+  if (p == NULL)
+    return NULL;
+  pthread_mutex_init(&p->lock, NULL);
+  pthread_cond_init(&p->work, NULL);
+  pthread_cond_init(&p->done, NULL);
+  for (; p->nthreads < MEMORY_WORKERS - 1; p->nthreads++)
+    if (pthread_create(&p->threads[p->nthreads], NULL, pool_main, p) != 0)
+      break;
+  if (p->nthreads == 0) {
+    pool_destroy(p);
+    return NULL;
+  }
+  return p;
+}
+
+/* Runs the memory calls, on the pool's threads too when there are enough.
+ * 0 or -ENOTCONN (the connection is then closed). */
 static int run_memory_calls(hv_t *ins, read_slot_t *slots, const int *todo,
                             int count) {
   memory_job_t job = {
@@ -293,17 +378,30 @@ static int run_memory_calls(hv_t *ins, read_slot_t *slots, const int *todo,
   atomic_init(&job.next, 0);
   atomic_init(&job.lost, false);
   pthread_mutex_init(&job.lock, NULL);
-  int workers = count / MEMORY_CALLS_PER_WORKER;
-  if (workers > MEMORY_WORKERS)
-    workers = MEMORY_WORKERS;
-  pthread_t threads[MEMORY_WORKERS];
-  int started = 0;
-  for (; started < workers - 1; started++)
-    if (pthread_create(&threads[started], NULL, memory_worker, &job) != 0)
-      break;
+  int helpers = count / MEMORY_CALLS_PER_WORKER - 1;
+  if (helpers > MEMORY_WORKERS - 1)
+    helpers = MEMORY_WORKERS - 1;
+  if (helpers > 0 && ins->pool == NULL)
+    ins->pool = pool_create(); /* NULL: this thread does it all */
+  struct memory_pool *p = helpers > 0 ? ins->pool : NULL;
+  if (p != NULL) {
+    pthread_mutex_lock(&p->lock);
+    p->job = &job;
+    p->wanted = helpers;
+    p->taken = 0;
+    p->generation++;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->lock);
+  }
   memory_worker(&job); /* this thread works too */
-  for (int i = 0; i < started; i++)
-    pthread_join(threads[i], NULL);
+  if (p != NULL) {
+    pthread_mutex_lock(&p->lock);
+    p->wanted = p->taken; /* closed: no thread takes it from now on */
+    while (p->busy > 0)
+      pthread_cond_wait(&p->done, &p->lock);
+    p->job = NULL;
+    pthread_mutex_unlock(&p->lock);
+  }
   pthread_mutex_destroy(&job.lock);
   if (!atomic_load(&job.lost))
     return 0;
@@ -613,10 +711,18 @@ static void wake_cb(int timer, void *opaque) {
   (void)opaque;
 }
 
+/* libvirt's event loop is registered once per process: ours, or the one
+ * another user of libvirt in the process registered first. */
+static pthread_once_t event_impl_once = PTHREAD_ONCE_INIT;
+static int event_impl_rc = -1;
+static bool own_loop;
+
 static void *event_thread_main(void *arg) {
   hv_t *ins = arg;
   while (!atomic_load(&ins->event_stop)) {
-    if (virEventRunDefaultImpl() < 0) {
+    if (own_loop) {
+      pl_run_once(-1); /* events_stop wakes it */
+    } else if (virEventRunDefaultImpl() < 0) {
       /* Nothing sensible to log from here at every turn; the read
        * reconciles states anyway. */
       virResetLastError();
@@ -625,12 +731,54 @@ static void *event_thread_main(void *arg) {
   return NULL;
 }
 
-/* libvirt's default event loop is registered once per process. */
-static pthread_once_t event_impl_once = PTHREAD_ONCE_INIT;
-static int event_impl_rc = -1;
+static int ev_add_handle(int fd, int events, virEventHandleCallback cb,
+                         void *opaque, virFreeCallback ff) {
+  int id = pl_add_handle(fd, events, cb, opaque, ff);
+  return id > 0 ? id : -1;
+}
+
+static int ev_remove_handle(int watch) {
+  return pl_remove_handle(watch) == 0 ? 0 : -1;
+}
+
+static int ev_add_timeout(int ms, virEventTimeoutCallback cb, void *opaque,
+                          virFreeCallback ff) {
+  int id = pl_add_timeout(ms, cb, opaque, ff);
+  return id > 0 ? id : -1;
+}
+
+static int ev_remove_timeout(int timer) {
+  return pl_remove_timeout(timer) == 0 ? 0 : -1;
+}
+
+static void probe_cb(int timer, void *opaque) {
+  (void)timer;
+  (void)opaque;
+}
+
+_Static_assert((int)PL_READABLE == (int)VIR_EVENT_HANDLE_READABLE &&
+                   (int)PL_WRITABLE == (int)VIR_EVENT_HANDLE_WRITABLE &&
+                   (int)PL_ERROR == (int)VIR_EVENT_HANDLE_ERROR &&
+                   (int)PL_HANGUP == (int)VIR_EVENT_HANDLE_HANGUP,
+               "poll_loop's event bits are libvirt's");
 
 static void register_event_impl(void) {
-  event_impl_rc = virEventRegisterDefaultImpl();
+  if (virInitialize() < 0)
+    return;
+  /* Another loop registered first? (virEventAddTimeout fails without one) */
+  int probe = virEventAddTimeout(-1, probe_cb, NULL, NULL);
+  if (probe >= 0) {
+    virEventRemoveTimeout(probe);
+    event_impl_rc = 0;
+    return;
+  }
+  virResetLastError();
+  if (pl_init() != 0)
+    return;
+  virEventRegisterImpl(ev_add_handle, pl_update_handle, ev_remove_handle,
+                       ev_add_timeout, pl_update_timeout, ev_remove_timeout);
+  own_loop = true;
+  event_impl_rc = 0;
 }
 
 static int lv_events_start(hv_t *ins, hv_event_fn fn, void *user_data) {
@@ -644,9 +792,10 @@ static int lv_events_start(hv_t *ins, hv_event_fn fn, void *user_data) {
     set_error(ins, "virEventRegisterDefaultImpl");
     return -EIO;
   }
-  /* A periodic wake-up, so that the loop notices event_stop. */
-  ins->event_timer = virEventAddTimeout(500, wake_cb, NULL, NULL);
-  if (ins->event_timer < 0) {
+  /* A periodic wake-up, so that libvirt's default loop notices event_stop
+   * (ours is woken by events_stop). */
+  if (!own_loop &&
+      (ins->event_timer = virEventAddTimeout(500, wake_cb, NULL, NULL)) < 0) {
     set_error(ins, "virEventAddTimeout");
     return -EIO;
   }
@@ -777,11 +926,15 @@ static void lv_events_stop(hv_t *ins) {
     return;
   }
   atomic_store(&ins->event_stop, true);
+  if (own_loop)
+    pl_wake();
   pthread_join(ins->event_thread, NULL);
   ins->event_thread_running = false;
   if (ins->event_timer >= 0)
     virEventRemoveTimeout(ins->event_timer);
   ins->event_timer = -1;
+  if (own_loop)
+    pl_purge(); /* free functions of what was removed since the last turn */
   wait_callbacks_freed(ins);
 }
 
