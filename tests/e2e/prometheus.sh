@@ -193,6 +193,9 @@ LoadPlugin virt_inspector
 <Plugin virt_inspector>
   Connection "$LV_URI"
   StateFile "$T/vi.state"
+  # a TimeBy value shares the durations' metric name: the rules and the
+  # dashboard must leave it out of the per-state figures
+  TimeBy "vcpus"
 </Plugin>
 EOF
 }
@@ -300,7 +303,9 @@ wait_scraped $B 0
 for dom in $A $B; do
     n=$(listval | grep -cE "^$E2E_HOST/virt_inspector-$dom/duration-($(tr ' ' '|' <<<"$STATES"))\$")
     assert_eq "listval: $dom has a duration-<state> for each of the 8 libvirt states" "$n" 8
-    pq "$dom series" "count($D{virt_inspector=\"$dom\",type!=\"total\",type!=\"current_state\"})" && assert_eq "Prometheus: $dom has 8 per-state series" "$PQ" 8
+    pq "$dom series" "count($D{virt_inspector=\"$dom\",type=~\"$(tr ' ' '|' <<<"$STATES")\"})" && assert_eq "Prometheus: $dom has 8 per-state series" "$PQ" 8
+    [ $dom = $A ] && pq "$dom TimeBy series" "count($D{virt_inspector=\"$dom\",type=~\"vcpus=.*\"})" &&
+        assert_eq "Prometheus: running $dom has its TimeBy vcpus series beside them" "$PQ" 1
     never=$( [ $dom = $A ] && echo 'nostate|blocked|paused|shutdown|shutoff|crashed|pmsuspended' || echo 'nostate|running|blocked|paused|shutdown|crashed|pmsuspended')
     pq "$dom never-entered states" "max($D{virt_inspector=\"$dom\",type=~\"$never\"})" &&
         assert_eq "Prometheus: $dom's 7 never-entered states are 0" "$PQ" 0
@@ -373,7 +378,7 @@ assert_log "domain \"$A\": the [0-9.]+ s since the last save are credited to no 
     "the collectd restart: the gap of $A is credited to no state, the test driver proves nothing (INFO line)"
 for st in paused running total; do check_range $A $st "$t3" "$t4"; done
 check_availability $A "$t3" "$t4"
-pq "resets" "sum(resets($D{type!=\"\",type!=\"current_state\"}[$(ms_between "$t3" "$t4")ms] @ $t4))" &&
+pq "resets" "sum(resets($D{type=~\"$(tr ' ' '|' <<<"$STATES")|total\"}[$(ms_between "$t3" "$t4")ms] @ $t4))" &&
     assert_eq "no duration series went down across the collectd restart (resets() = 0)" "$PQ" 0
 
 # ------------------------------------------- 4. libvirtd restart ----
