@@ -55,7 +55,7 @@ static void save_one_with(persist_t *p) {
   st_tracker_t *st = st_create();
   ck_assert_int_eq(st_poll(st, U1, "a", 3, 1, 1, 1000, NULL), 0);
   st_snapshot_t *snap;
-  ck_assert_int_eq(persist_snapshot(p, st, 5000, &snap), 0);
+  ck_assert_int_eq(persist_snapshot(p, st, NULL, 5000, &snap), 0);
   ck_assert_int_eq(persist_write(p, snap, false), 0);
   st_destroy(st);
 }
@@ -134,7 +134,7 @@ START_TEST(test_load) {
       persist_create(c->way == 2 ? through : path, boot_path, 1000, 0);
   st_tracker_t *st = st_create();
   persist_loaded_t l;
-  persist_load(p, st, 6000, &l);
+  persist_load(p, st, NULL, 6000, &l);
   ck_assert_msg(l.outcome == c->outcome, "%s: outcome %d", c->name, l.outcome);
   if (c->outcome != PERSIST_LOADED)
     ck_assert_int_eq(l.rc, c->rc);
@@ -162,7 +162,7 @@ START_TEST(test_save) {
   ck_assert(persist_due(p, 1500));
   ck_assert_int_eq(persist_collect(p), 1); /* nothing in flight */
   st_snapshot_t *snap;
-  ck_assert_int_eq(persist_snapshot(p, st, 1500, &snap), 0);
+  ck_assert_int_eq(persist_snapshot(p, st, NULL, 1500, &snap), 0);
   ck_assert(!persist_due(p, 2000)); /* counted from the snapshot */
   ck_assert_int_eq(persist_write(p, snap, true), 1);
   ck_assert_int_eq(persist_collect(p), 0);
@@ -174,9 +174,9 @@ START_TEST(test_save) {
 
   /* A write that fails reports it (synchronously here). */
   persist_t *q = persist_create("/nonexistent/dir/state", boot_path, 1000, 0);
-  ck_assert_int_eq(persist_snapshot(q, st, 2000, &snap), 0);
+  ck_assert_int_eq(persist_snapshot(q, st, NULL, 2000, &snap), 0);
   ck_assert_int_eq(persist_write(q, snap, false), -ENOENT);
-  ck_assert_int_eq(persist_snapshot(q, st, 2000, &snap), 0);
+  ck_assert_int_eq(persist_snapshot(q, st, NULL, 2000, &snap), 0);
   ck_assert_int_eq(persist_write(q, snap, true), 1);
   ck_assert_int_eq(persist_collect(q), -ENOENT);
   persist_destroy(q);
@@ -233,7 +233,7 @@ START_TEST(test_upgrade_from_v2) {
   persist_t *p = persist_create(path, boot_path, 1000, 11000);
   st_tracker_t *st = st_create();
   persist_loaded_t l;
-  persist_load(p, st, 11000, &l);
+  persist_load(p, st, NULL, 11000, &l);
   ck_assert_int_eq(l.outcome, PERSIST_LOADED);
   ck_assert_uint_eq(l.count, 6);
   ck_assert(l.same_clock);
@@ -276,7 +276,7 @@ START_TEST(test_upgrade_from_v2) {
   /* Saved as version 3 at 12000: every total as before, plus the 2000 ms
    * credited to web1 (running) and db2 (paused). */
   st_snapshot_t *snap;
-  ck_assert_int_eq(persist_snapshot(p, st, 12000, &snap), 0);
+  ck_assert_int_eq(persist_snapshot(p, st, NULL, 12000, &snap), 0);
   ck_assert_int_eq(persist_write(p, snap, false), 0);
   char head[32] = {0};
   FILE *f = fopen(path, "r");
@@ -320,7 +320,7 @@ START_TEST(test_unknown_boot_both_runs) {
   p = persist_create(path, boot_path, 1000, 0);
   st_tracker_t *st = st_create();
   persist_loaded_t l;
-  persist_load(p, st, 6000, &l);
+  persist_load(p, st, NULL, 6000, &l);
   ck_assert_int_eq(l.outcome, PERSIST_LOADED);
   ck_assert(!l.same_clock);
   st_destroy(st);
@@ -337,7 +337,7 @@ START_TEST(test_import_failure_keeps_file) {
   st_tracker_t *st = st_create();
   ck_assert_int_eq(st_poll(st, U1, "a", 3, 1, 1, 1000, NULL), 0);
   persist_loaded_t l;
-  persist_load(p, st, 6000, &l);
+  persist_load(p, st, NULL, 6000, &l);
   ck_assert_int_eq(l.outcome, PERSIST_UNREADABLE);
   ck_assert_int_ne(l.rc, -EINVAL);
   ck_assert(!persist_enabled(p));
@@ -352,7 +352,7 @@ START_TEST(test_off) {
   persist_t *p = persist_create("", boot_path, 1000, 0);
   st_tracker_t *st = st_create();
   persist_loaded_t l;
-  persist_load(p, st, 6000, &l);
+  persist_load(p, st, NULL, 6000, &l);
   ck_assert_int_eq(l.outcome, PERSIST_OFF);
   ck_assert(!persist_enabled(p));
   ck_assert(!persist_due(p, 1000000));
@@ -386,7 +386,7 @@ START_TEST(test_not_regular) {
   persist_t *p = persist_create(path, boot_path, 1000, 0);
   st_tracker_t *st = st_create();
   persist_loaded_t l;
-  persist_load(p, st, 6000, &l);
+  persist_load(p, st, NULL, 6000, &l);
   ck_assert_int_eq(l.outcome, PERSIST_NOT_REGULAR);
   ck_assert_str_eq(l.kind, node_kinds[_i]);
   ck_assert(!persist_enabled(p));
