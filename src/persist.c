@@ -28,6 +28,15 @@ static int uuid_cmp(const void *key, const void *elt) {
   return strcmp(key, ((const st_record_t *)elt)->uuid);
 }
 
+/* The domain of a snapshot sorted by uuid, or NULL. */
+static const st_record_t *find_record(const st_snapshot_t *snap,
+                                      const char *uuid) {
+  if (snap->count == 0)
+    return NULL;
+  return bsearch(uuid, snap->records, snap->count, sizeof(*snap->records),
+                 uuid_cmp);
+}
+
 static bool read_boot_id(const char *path, char ret[ST_UUID_LEN + 1]) {
   FILE *fh = fopen(path, "r");
   if (fh == NULL)
@@ -77,8 +86,7 @@ bool persist_enabled(const persist_t *p) { return p->enabled; }
  * total in state running (0 if absent; the store refuses such a file). */
 static uint64_t saved_run_ms(const char *uuid, void *ud) {
   const st_snapshot_t *snap = ud;
-  const st_record_t *r = bsearch(uuid, snap->records, snap->count,
-                                 sizeof(*snap->records), uuid_cmp);
+  const st_record_t *r = find_record(snap, uuid);
   return r != NULL ? r->total_ms[ST_STATE_RUNNING] : 0;
 }
 
@@ -113,7 +121,7 @@ void persist_load(persist_t *p, st_tracker_t *tracker, at_t *attrs,
     /* The TimeBy totals, on the running clocks the tracker restored: a
      * downtime the tracker credits to running goes on the clock, so to the
      * value (if unchanged); one it does not credit, to no value. */
-    if (rc == 0 && attrs != NULL && snap->attrs != NULL) {
+    if (rc == 0 && attrs != NULL && snap->attrs != NULL && snap->count > 0) {
       qsort(snap->records, snap->count, sizeof(*snap->records), st_record_cmp);
       ret->attr_count = snap->attrs->count;
       int rc2 = at_import(attrs, snap->attrs, saved_run_ms, snap);
@@ -166,8 +174,7 @@ static void drop_orphans(st_snapshot_t *snap) {
   size_t kept = 0;
   for (size_t i = 0; i < at->count; i++) {
     at_record_t *a = &at->records[i];
-    if (bsearch(a->uuid, snap->records, snap->count, sizeof(*snap->records),
-                uuid_cmp) != NULL) {
+    if (find_record(snap, a->uuid) != NULL) {
       at->records[kept++] = *a;
     } else {
       free(a->name);

@@ -89,8 +89,8 @@ static int check_attrs(const st_snapshot_t *snap, const at_record_t ***ret) {
   const at_records_t *at = snap->attrs;
   if (at == NULL || at->count == 0)
     return 0;
-  if (at->records == NULL)
-    return -EINVAL;
+  if (at->records == NULL || snap->count == 0 || snap->records == NULL)
+    return -EINVAL; /* (every record names a domain) */
   const at_record_t **sorted = malloc(at->count * sizeof(*sorted));
   st_record_t *domains =
       malloc((snap->count > 0 ? snap->count : 1) * sizeof(*domains));
