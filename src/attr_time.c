@@ -62,7 +62,7 @@ static void domain_free(uuid_map_node_t *node) {
 }
 
 at_t *at_create(const char *const *names, size_t nattrs) {
-  if (names == NULL || nattrs == 0 || nattrs > AT_ATTRS_MAX)
+  if ((names == NULL && nattrs > 0) || nattrs > AT_ATTRS_MAX)
     return NULL;
   for (size_t i = 0; i < nattrs; i++) {
     size_t n = names[i] != NULL ? strlen(names[i]) : 0;
@@ -75,7 +75,7 @@ at_t *at_create(const char *const *names, size_t nattrs) {
   at_t *at = calloc(1, sizeof(*at));
   if (at == NULL)
     return NULL;
-  at->names = calloc(nattrs, sizeof(*at->names));
+  at->names = calloc(nattrs + 1, sizeof(*at->names));
   if (at->names == NULL || uuid_map_init(&at->map) != 0) {
     free(at->names);
     free(at);
@@ -297,6 +297,18 @@ size_t at_retain(at_t *at, bool (*keep)(const char *uuid, void *user_data),
                  void *user_data) {
   if (at == NULL)
     return 0;
+  /* The kept records of a domain dropped go with it. */
+  size_t n = 0;
+  for (size_t i = 0; i < at->kept.count; i++) {
+    at_record_t *k = &at->kept.records[i];
+    if (keep(k->uuid, user_data)) {
+      at->kept.records[n++] = *k;
+    } else {
+      free(k->name);
+      free(k->value);
+    }
+  }
+  at->kept.count = n;
   retain_t r = {keep, user_data};
   return uuid_map_remove_if(&at->map, drop_unkept, &r, domain_free);
 }

@@ -36,9 +36,10 @@
 
 typedef struct attr_time at_t;
 
-/* names[0..nattrs) are copied; 1 <= nattrs <= AT_ATTRS_MAX, each name
- * 1..AT_NAME_MAX bytes, no two alike. NULL when invalid or out of
- * memory. */
+/* names[0..nattrs) are copied; nattrs <= AT_ATTRS_MAX, each name
+ * 1..AT_NAME_MAX bytes, no two alike. With no attributes (nattrs 0) it
+ * only keeps the imported records, to export them again. NULL when
+ * invalid or out of memory. */
 at_t *at_create(const char *const *names, size_t nattrs);
 /* Accepts NULL. */
 void at_destroy(at_t *at);
@@ -89,7 +90,8 @@ void at_unmark(at_t *at, const char *uuid);
 
 /* Drops a domain (the state tracker forgot it). 0 or -ENOENT. */
 int at_forget(at_t *at, const char *uuid);
-/* Drops every domain for which keep() is false. Returns how many. */
+/* Drops every domain for which keep() is false, with its imported records
+ * of attributes not configured. Returns how many domains. */
 size_t at_retain(at_t *at, bool (*keep)(const char *uuid, void *user_data),
                  void *user_data);
 

@@ -24,6 +24,19 @@ struct persist {
   int rc;
 };
 
+static int uuid_cmp(const void *key, const void *elt) {
+  return strcmp(key, ((const st_record_t *)elt)->uuid);
+}
+
+/* The domain of a snapshot sorted by uuid, or NULL. */
+static const st_record_t *find_record(const st_snapshot_t *snap,
+                                      const char *uuid) {
+  if (snap->count == 0)
+    return NULL;
+  return bsearch(uuid, snap->records, snap->count, sizeof(*snap->records),
+                 uuid_cmp);
+}
+
 static bool read_boot_id(const char *path, char ret[ST_UUID_LEN + 1]) {
   FILE *fh = fopen(path, "r");
   if (fh == NULL)
@@ -69,8 +82,16 @@ const char *persist_path(const persist_t *p) { return p->path; }
 bool persist_boot_id_known(const persist_t *p) { return p->boot_id_known; }
 bool persist_enabled(const persist_t *p) { return p->enabled; }
 
-void persist_load(persist_t *p, st_tracker_t *tracker, uint64_t now_ms,
-                  persist_loaded_t *ret) {
+/* The running clock of a domain in a snapshot sorted by uuid: its saved
+ * total in state running (0 if absent; the store refuses such a file). */
+static uint64_t saved_run_ms(const char *uuid, void *ud) {
+  const st_snapshot_t *snap = ud;
+  const st_record_t *r = find_record(snap, uuid);
+  return r != NULL ? r->total_ms[ST_STATE_RUNNING] : 0;
+}
+
+void persist_load(persist_t *p, st_tracker_t *tracker, at_t *attrs,
+                  uint64_t now_ms, persist_loaded_t *ret) {
   memset(ret, 0, sizeof(*ret));
   if (p->off) {
     ret->outcome = PERSIST_OFF;
@@ -97,6 +118,22 @@ void persist_load(persist_t *p, st_tracker_t *tracker, uint64_t now_ms,
         p->boot_id_known && strcmp(snap->boot_id, p->boot_id) == 0;
     ret->count = snap->count;
     rc = st_import(tracker, snap, ret->same_clock, now_ms);
+    /* The TimeBy totals, on the running clocks the tracker restored: a
+     * downtime the tracker credits to running goes on the clock, so to the
+     * value (if unchanged); one it does not credit, to no value. */
+    if (rc == 0 && attrs != NULL && snap->attrs != NULL && snap->count > 0) {
+      qsort(snap->records, snap->count, sizeof(*snap->records), st_record_cmp);
+      ret->attr_count = snap->attrs->count;
+      int rc2 = at_import(attrs, snap->attrs, saved_run_ms, snap);
+      if (rc2 != 0) {
+        /* The states are restored; the file is kept as it is. */
+        st_snapshot_free(snap);
+        ret->outcome = PERSIST_ATTRS_UNREADABLE;
+        ret->rc = rc2;
+        p->enabled = false;
+        return;
+      }
+    }
     st_snapshot_free(snap);
     if (rc == 0)
       return; /* PERSIST_LOADED */
@@ -130,10 +167,38 @@ bool persist_due(const persist_t *p, uint64_t now_ms) {
   return p->enabled && now_ms - p->last_save_ms >= p->save_interval_ms;
 }
 
-int persist_snapshot(persist_t *p, const st_tracker_t *tracker, uint64_t now_ms,
-                     st_snapshot_t **ret) {
+/* Keeps the attribute records of domains in the snapshot (the state file
+ * refuses others: a domain the tracker forgot). */
+static void drop_orphans(st_snapshot_t *snap) {
+  at_records_t *at = snap->attrs;
+  size_t kept = 0;
+  for (size_t i = 0; i < at->count; i++) {
+    at_record_t *a = &at->records[i];
+    if (find_record(snap, a->uuid) != NULL) {
+      at->records[kept++] = *a;
+    } else {
+      free(a->name);
+      free(a->value);
+    }
+  }
+  at->count = kept;
+}
+
+int persist_snapshot(persist_t *p, const st_tracker_t *tracker,
+                     const at_t *attrs, uint64_t now_ms, st_snapshot_t **ret) {
   p->last_save_ms = now_ms;
-  return st_export(tracker, p->boot_id, now_ms, ret);
+  int rc = st_export(tracker, p->boot_id, now_ms, ret);
+  if (rc != 0 || attrs == NULL)
+    return rc;
+  /* st_export sorts by uuid: the running clocks are looked up in it. */
+  rc = at_export(attrs, saved_run_ms, *ret, &(*ret)->attrs);
+  if (rc != 0) {
+    st_snapshot_free(*ret);
+    *ret = NULL;
+    return rc;
+  }
+  drop_orphans(*ret);
+  return 0;
 }
 
 static void *writer(void *arg) {

@@ -22,6 +22,7 @@
 #ifndef PERSIST_H
 #define PERSIST_H
 
+#include "attr_time.h"
 #include "state_tracker.h"
 
 #include <stdbool.h>
@@ -46,17 +47,20 @@ bool persist_boot_id_known(const persist_t *p);
 bool persist_enabled(const persist_t *p);
 
 typedef enum {
-  PERSIST_LOADED = 0,  /* count domains restored; same_clock */
-  PERSIST_NO_FILE,     /* fresh start */
-  PERSIST_QUARANTINED, /* rc -EINVAL (corrupt) or -EPROTONOSUPPORT (newer):
-                          moved aside to .corrupt, fresh start */
-  PERSIST_KEPT_BAD,    /* as QUARANTINED but it could not be moved (rc2):
-                          fresh start, saving off */
-  PERSIST_UNREADABLE,  /* rc: cannot be read (or -ENOMEM importing it);
-                          fresh start, saving off */
-  PERSIST_NOT_REGULAR, /* kind: not a regular file, left alone; fresh
-                          start, saving off */
-  PERSIST_OFF,         /* path "": persistence turned off */
+  PERSIST_LOADED = 0,       /* count domains restored; same_clock */
+  PERSIST_NO_FILE,          /* fresh start */
+  PERSIST_QUARANTINED,      /* rc -EINVAL (corrupt) or -EPROTONOSUPPORT (newer):
+                               moved aside to .corrupt, fresh start */
+  PERSIST_KEPT_BAD,         /* as QUARANTINED but it could not be moved (rc2):
+                               fresh start, saving off */
+  PERSIST_UNREADABLE,       /* rc: cannot be read (or -ENOMEM importing it);
+                               fresh start, saving off */
+  PERSIST_NOT_REGULAR,      /* kind: not a regular file, left alone; fresh
+                               start, saving off */
+  PERSIST_OFF,              /* path "": persistence turned off */
+  PERSIST_ATTRS_UNREADABLE, /* the states are restored (count, same_clock)
+                               but not the TimeBy totals: rc (-ENOMEM);
+                               saving off (the file is kept) */
 } persist_outcome_t;
 
 typedef struct {
@@ -64,13 +68,17 @@ typedef struct {
   int rc;  /* why (QUARANTINED, KEPT_BAD, UNREADABLE) */
   int rc2; /* why it could not be moved (KEPT_BAD) */
   size_t count;
+  size_t attr_count; /* TimeBy records in the file (attrs not NULL) */
   bool same_clock;
   const char *kind; /* NOT_REGULAR: "directory", "FIFO", ... */
 } persist_loaded_t;
 
-/* Loads the file into an empty tracker at now_ms. */
-void persist_load(persist_t *p, st_tracker_t *tracker, uint64_t now_ms,
-                  persist_loaded_t *ret);
+/* Loads the file into an empty tracker at now_ms, and its TimeBy totals
+ * into attrs (empty; NULL: none kept) on the running clocks saved with them
+ * (at_import): a restored value continues over a downtime only as far as
+ * the tracker credits running (its continuity rule). */
+void persist_load(persist_t *p, st_tracker_t *tracker, at_t *attrs,
+                  uint64_t now_ms, persist_loaded_t *ret);
 
 /* Whether a save is due at now_ms (saving on and the interval passed). */
 bool persist_due(const persist_t *p, uint64_t now_ms);
@@ -79,11 +87,13 @@ bool persist_due(const persist_t *p, uint64_t now_ms);
  * when there was none. */
 int persist_collect(persist_t *p);
 
-/* Snapshot of the tracker at now_ms, with our boot id, for persist_write
- * (the caller holds the tracker's lock). 0 or -ENOMEM. Marks the save done
+/* Snapshot of the tracker at now_ms, with our boot id, and the TimeBy
+ * totals of attrs (NULL: none) at each domain's running clock then, for
+ * persist_write (the caller holds the lock of both). Totals of a domain the
+ * tracker no longer knows are left out. 0 or -ENOMEM. Marks the save done
  * at now_ms for persist_due. */
-int persist_snapshot(persist_t *p, const st_tracker_t *tracker, uint64_t now_ms,
-                     st_snapshot_t **ret);
+int persist_snapshot(persist_t *p, const st_tracker_t *tracker,
+                     const at_t *attrs, uint64_t now_ms, st_snapshot_t **ret);
 
 /* Writes snap (ownership passes; NULL: nothing). background: on a thread
  * of its own, returning 1 (collect the result with persist_collect; a

@@ -53,6 +53,86 @@ static int check_unique(const st_record_t *records, size_t count) {
   return status;
 }
 
+/* Orders attribute records by uuid, name, then value (the overflow entry,
+ * NULL, last). */
+static int attr_cmp(const void *a, const void *b) {
+  const at_record_t *x = *(const at_record_t *const *)a;
+  const at_record_t *y = *(const at_record_t *const *)b;
+  int c = strcmp(x->uuid, y->uuid);
+  if (c == 0)
+    c = strcmp(x->name, y->name);
+  if (c == 0 && (x->value == NULL || y->value == NULL))
+    c = (x->value == NULL) - (y->value == NULL);
+  else if (c == 0)
+    c = strcmp(x->value, y->value);
+  return c;
+}
+
+static int uuid_cmp(const void *key, const void *elt) {
+  return strcmp(key, ((const st_record_t *)elt)->uuid);
+}
+
+static bool attr_record_valid(const at_record_t *a) {
+  size_t n = a->name != NULL ? strlen(a->name) : 0;
+  return uuid_map_key_valid(a->uuid, strnlen(a->uuid, sizeof(a->uuid))) &&
+         n > 0 && n <= AT_NAME_MAX &&
+         (a->value == NULL || strlen(a->value) <= AT_VALUE_MAX);
+}
+
+/* The attribute records of snap sorted (attr_cmp) in *ret (NULL when there
+ * are none; free it), after checking what at_import requires: each valid,
+ * naming a domain of snap, and per domain and attribute no value twice, at
+ * most one overflow entry, one current value and AT_VALUES_MAX values.
+ * 0, -EINVAL or -ENOMEM. */
+static int check_attrs(const st_snapshot_t *snap, const at_record_t ***ret) {
+  *ret = NULL;
+  const at_records_t *at = snap->attrs;
+  if (at == NULL || at->count == 0)
+    return 0;
+  if (at->records == NULL || snap->count == 0 || snap->records == NULL)
+    return -EINVAL; /* (every record names a domain) */
+  const at_record_t **sorted = malloc(at->count * sizeof(*sorted));
+  st_record_t *domains =
+      malloc((snap->count > 0 ? snap->count : 1) * sizeof(*domains));
+  if (sorted == NULL || domains == NULL) {
+    free(sorted);
+    free(domains);
+    return -ENOMEM;
+  }
+  memcpy(domains, snap->records, snap->count * sizeof(*domains));
+  qsort(domains, snap->count, sizeof(*domains), st_record_cmp);
+  int status = 0;
+  for (size_t i = 0; i < at->count && status == 0; i++) {
+    sorted[i] = &at->records[i];
+    if (!attr_record_valid(sorted[i]) ||
+        bsearch(sorted[i]->uuid, domains, snap->count, sizeof(*domains),
+                uuid_cmp) == NULL)
+      status = -EINVAL;
+  }
+  free(domains);
+  if (status == 0)
+    qsort(sorted, at->count, sizeof(*sorted), attr_cmp);
+  size_t values = 0, current = 0;
+  for (size_t i = 0; i < at->count && status == 0; i++) {
+    const at_record_t *a = sorted[i];
+    bool same = i > 0 && strcmp(a->uuid, sorted[i - 1]->uuid) == 0 &&
+                strcmp(a->name, sorted[i - 1]->name) == 0;
+    if (!same)
+      values = current = 0;
+    if (same && attr_cmp(&sorted[i - 1], &sorted[i]) == 0)
+      status = -EINVAL; /* a value twice, or two overflow entries */
+    values += a->value != NULL;
+    current += a->current;
+    if (values > AT_VALUES_MAX || current > 1)
+      status = -EINVAL;
+  }
+  if (status != 0)
+    free(sorted);
+  else
+    *ret = sorted;
+  return status;
+}
+
 /* ---- writing ---- */
 
 typedef struct {
@@ -97,14 +177,40 @@ static bool name_byte_kept(unsigned char c) {
   return c >= 0x21 && c <= 0x7e && c != '%';
 }
 
-static int sb_name(sbuf_t *sb, const char *name) {
+/* Appends name percent-encoded, then `end` (' ' or '\n'). */
+static int sb_name(sbuf_t *sb, const char *name, char end) {
   size_t n = strlen(name);
   if (sb_reserve(sb, 3 * n + 1) != 0)
     return -ENOMEM;
   sb->len +=
       percent_encode(name, n, name_byte_kept, sb->buf + sb->len, 3 * n, NULL);
-  sb->buf[sb->len++] = '\n';
+  sb->buf[sb->len++] = end;
   return 0;
+}
+
+/* The attribute lines of one domain: sorted[*next..] while they name it. */
+static int format_attrs(const at_record_t **sorted, size_t count, size_t *next,
+                        const char *uuid, sbuf_t *sb) {
+  int status = 0;
+  for (; *next < count && status == 0 && strcmp(sorted[*next]->uuid, uuid) == 0;
+       (*next)++) {
+    const at_record_t *a = sorted[*next];
+    status =
+        sb_printf(sb, "attr %s %d %d %" PRIu64 " ", a->uuid, a->current ? 1 : 0,
+                  a->value == NULL ? 1 : 0, a->total_ms);
+    if (status == 0)
+      status = sb_name(sb, a->name, ' ');
+    if (status == 0 && a->value == NULL)
+      status = sb_printf(sb, "-\n");
+    else if (status == 0)
+      status = sb_name(sb, a->value, '\n');
+  }
+  return status;
+}
+
+static int record_ptr_cmp(const void *a, const void *b) {
+  return st_record_cmp(*(const st_record_t *const *)a,
+                       *(const st_record_t *const *)b);
 }
 
 static int format_snapshot(const st_snapshot_t *snap, sbuf_t *sb) {
@@ -119,12 +225,28 @@ static int format_snapshot(const st_snapshot_t *snap, sbuf_t *sb) {
   int status = check_unique(snap->records, snap->count);
   if (status != 0)
     return status;
+  const at_record_t **attrs = NULL;
+  status = check_attrs(snap, &attrs);
+  if (status != 0)
+    return status;
+  size_t nattrs = attrs != NULL ? snap->attrs->count : 0, next = 0;
+
+  /* Domain lines in uuid order, each followed by its attribute lines. */
+  st_record_t **order =
+      malloc((snap->count > 0 ? snap->count : 1) * sizeof(*order));
+  if (order == NULL) {
+    free(attrs);
+    return -ENOMEM;
+  }
+  for (size_t i = 0; i < snap->count; i++)
+    order[i] = &snap->records[i];
+  qsort(order, snap->count, sizeof(*order), record_ptr_cmp);
 
   status =
       sb_printf(sb, "%s %d\nboot_id %s\nsaved_ms %" PRIu64 "\n", STORE_MAGIC,
                 STATE_STORE_VERSION, snap->boot_id, snap->saved_ms);
   for (size_t i = 0; i < snap->count && status == 0; i++) {
-    const st_record_t *r = &snap->records[i];
+    const st_record_t *r = order[i];
     status = sb_printf(
         sb,
         "domain %s %d %d %d %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu32
@@ -136,10 +258,14 @@ static int format_snapshot(const st_snapshot_t *snap, sbuf_t *sb) {
         r->total_ms[5], r->total_ms[6], r->total_ms[7], r->evidence.process,
         r->evidence.cpu_ns);
     if (status == 0)
-      status = sb_name(sb, (r->name != NULL) ? r->name : "");
+      status = sb_name(sb, (r->name != NULL) ? r->name : "", '\n');
+    if (status == 0)
+      status = format_attrs(attrs, nattrs, &next, r->uuid, sb);
   }
   if (status == 0)
     status = sb_printf(sb, "end %zu\n", snap->count);
+  free(order);
+  free(attrs);
   return status;
 }
 
@@ -351,8 +477,8 @@ static int hex_value(char c) {
 }
 
 /* Percent-decodes a name. -EINVAL for a raw byte outside 0x21..0x7e, a bad
- * escape, %00, or more than ST_NAME_MAX decoded bytes. */
-static int decode_name(span_t s, char **ret) {
+ * escape, %00, or more than max decoded bytes. */
+static int decode_text(span_t s, size_t max, char **ret) {
   char *out = malloc(s.n + 1);
   if (out == NULL)
     return -ENOMEM;
@@ -371,7 +497,7 @@ static int decode_name(span_t s, char **ret) {
     } else {
       i++;
     }
-    if (o == ST_NAME_MAX)
+    if (o == max)
       goto bad;
     out[o++] = (char)c;
   }
@@ -382,6 +508,10 @@ static int decode_name(span_t s, char **ret) {
 bad:
   free(out);
   return -EINVAL;
+}
+
+static int decode_name(span_t s, char **ret) {
+  return decode_text(s, ST_NAME_MAX, ret);
 }
 
 /* Versions 1 and 2 kept running_since_ms, when a running domain last
@@ -430,9 +560,17 @@ static int parse_domain(span_t line, uint64_t version, st_record_t *r) {
   return decode_name(line, &r->name);
 }
 
-/* A domain record: appended to snap->records (*cap: their allocation). */
-static int parse_domain_record(span_t line, uint64_t version,
-                               st_snapshot_t *snap, size_t *cap) {
+/* What the parser builds: the snapshot, and its arrays' allocations. */
+typedef struct {
+  st_snapshot_t *snap;
+  size_t cap;      /* snap->records */
+  size_t attr_cap; /* snap->attrs->records */
+} parse_t;
+
+/* A domain record: appended to snap->records. */
+static int parse_domain_record(span_t line, uint64_t version, parse_t *ps) {
+  st_snapshot_t *snap = ps->snap;
+  size_t *cap = &ps->cap;
   if (snap->count == *cap) {
     size_t n = (*cap > 0) ? *cap * 2 : 16;
     st_record_t *r = (n <= SIZE_MAX / sizeof(*r))
@@ -452,17 +590,65 @@ static int parse_domain_record(span_t line, uint64_t version,
   return 0;
 }
 
+/* An attribute record (version 3), after "attr ":
+ *   <uuid> <current 0|1> <other 0|1> <total_ms> <name> <value>
+ * It belongs to the domain record it follows (same uuid); <value> is "-"
+ * for the overflow entry (other 1). Appended to snap->attrs. */
+static int parse_attr_record(span_t line, uint64_t version, parse_t *ps) {
+  (void)version;
+  st_snapshot_t *snap = ps->snap;
+  span_t f[5];
+  for (size_t i = 0; i < 5; i++)
+    if (!field(&line, &f[i]))
+      return -EINVAL;
+  uint64_t current, other, total;
+  if (snap->count == 0 || f[0].n != ST_UUID_LEN ||
+      memcmp(f[0].p, snap->records[snap->count - 1].uuid, ST_UUID_LEN) != 0 ||
+      !parse_u64(f[1], &current) || current > 1 || !parse_u64(f[2], &other) ||
+      other > 1 || !parse_u64(f[3], &total) ||
+      (other == 1 && !span_is(line, "-")))
+    return -EINVAL;
+  if (snap->attrs == NULL &&
+      (snap->attrs = calloc(1, sizeof(*snap->attrs))) == NULL)
+    return -ENOMEM;
+  at_records_t *at = snap->attrs;
+  if (at->count == ps->attr_cap) {
+    size_t n = (ps->attr_cap > 0) ? ps->attr_cap * 2 : 16;
+    at_record_t *r = (n <= SIZE_MAX / sizeof(*r))
+                         ? realloc(at->records, n * sizeof(*r))
+                         : NULL;
+    if (r == NULL)
+      return -ENOMEM;
+    at->records = r;
+    ps->attr_cap = n;
+  }
+  at_record_t *a = &at->records[at->count];
+  *a = (at_record_t){.total_ms = total, .current = current == 1};
+  memcpy(a->uuid, f[0].p, ST_UUID_LEN);
+  a->uuid[ST_UUID_LEN] = '\0';
+  int status = decode_text(f[4], AT_NAME_MAX, &a->name);
+  if (status == 0 && other == 0)
+    status = decode_text(line, AT_VALUE_MAX, &a->value);
+  if (status != 0) {
+    free(a->name);
+    return status;
+  }
+  at->count++;
+  return 0;
+}
+
 /* The kinds of record, dispatched on the line's first word; `since`: the
  * first version that has the kind. A kind unknown to its file's version
  * makes the file corrupt. */
 typedef struct {
   const char *kind;
   uint64_t since;
-  int (*parse)(span_t line, uint64_t version, st_snapshot_t *snap, size_t *cap);
+  int (*parse)(span_t line, uint64_t version, parse_t *ps);
 } store_record_t;
 
 static const store_record_t store_records[] = {
     {"domain", 1, parse_domain_record},
+    {"attr", 3, parse_attr_record},
 };
 
 static const store_record_t *record_kind(span_t kw, uint64_t version) {
@@ -500,7 +686,7 @@ int state_store_parse(const char *buf, size_t len, st_snapshot_t **ret) {
   st_snapshot_t *snap = calloc(1, sizeof(*snap));
   if (snap == NULL)
     return -ENOMEM;
-  size_t cap = 0;
+  parse_t ps = {snap, 0, 0};
 
   status = -EINVAL;
   if (next_line(buf, len, &pos, &line) != 0 || !field(&line, &kw) ||
@@ -521,7 +707,7 @@ int state_store_parse(const char *buf, size_t len, st_snapshot_t **ret) {
     const store_record_t *rec = record_kind(kw, version);
     if (rec == NULL)
       goto fail;
-    status = rec->parse(line, version, snap, &cap);
+    status = rec->parse(line, version, &ps);
     if (status != 0)
       goto fail;
     status = -EINVAL;
@@ -531,6 +717,11 @@ int state_store_parse(const char *buf, size_t len, st_snapshot_t **ret) {
   if (!parse_u64(line, &n) || n != snap->count || pos != len)
     goto fail;
   status = check_unique(snap->records, snap->count);
+  if (status != 0)
+    goto fail;
+  const at_record_t **attrs = NULL;
+  status = check_attrs(snap, &attrs);
+  free(attrs);
   if (status != 0)
     goto fail;
 

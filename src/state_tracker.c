@@ -545,6 +545,7 @@ void st_snapshot_free(st_snapshot_t *snap) {
       free(snap->records[i].name);
   }
   free(snap->records);
+  at_records_free(snap->attrs);
   free(snap);
 }
 

@@ -21,6 +21,8 @@
 #ifndef STATE_TRACKER_H
 #define STATE_TRACKER_H
 
+#include "attr_time.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -246,6 +248,10 @@ typedef struct {
   uint64_t saved_ms;             /* clock at save time */
   size_t count;
   st_record_t *records;
+  /* The TimeBy totals saved with it (attr_time), each naming a domain of
+   * records; NULL: none. Owned: freed by st_snapshot_free. The tracker
+   * neither fills nor reads them (persist does). */
+  at_records_t *attrs;
 } st_snapshot_t;
 
 /* Fills a new snapshot of every domain at now_ms (boot_id copied; NULL

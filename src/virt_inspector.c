@@ -197,7 +197,7 @@ static void report_observation(const char *name, const char *uuid,
  * them to the next restart or event. */
 static void mark_dirty(const char *uuid, uint64_t t) {
   st_view_t v;
-  if (shared.attrs != NULL &&
+  if (conf.ntimeby > 0 &&
       st_get(shared.tracker, uuid, t < shared.floor_ms ? shared.floor_ms : t,
              &v) == 0)
     at_mark(shared.attrs, uuid, v.total_ms[ST_STATE_RUNNING]);
@@ -369,7 +369,7 @@ static void save_state(uint64_t now, bool at_shutdown) {
   report_save(persist_collect(store), at_shutdown); /* the previous write */
   st_snapshot_t *snap = NULL;
   pthread_mutex_lock(&shared.lock);
-  int rc = persist_snapshot(store, shared.tracker, now, &snap);
+  int rc = persist_snapshot(store, shared.tracker, shared.attrs, now, &snap);
   if (shared.floor_ms < now)
     shared.floor_ms = now;
   pthread_mutex_unlock(&shared.lock);
@@ -383,7 +383,7 @@ static void load_state(void) {
   const char *path = persist_path(store);
   persist_loaded_t l;
   pthread_mutex_lock(&shared.lock);
-  persist_load(store, shared.tracker, now_ms(), &l);
+  persist_load(store, shared.tracker, shared.attrs, now_ms(), &l);
   pthread_mutex_unlock(&shared.lock);
   const char *what = l.rc == -EINVAL ? "corrupt or truncated"
                                      : "from a newer version of this plugin";
@@ -425,6 +425,12 @@ static void load_state(void) {
         PLUGIN_NAME
         " plugin: cannot read the state file \"%s\": %s; tracking starts fresh and the file is not overwritten.",
         path, STRERROR(-l.rc));
+    break;
+  case PERSIST_ATTRS_UNREADABLE:
+    WARNING(
+        PLUGIN_NAME
+        " plugin: restored %zu domain(s) from \"%s\" but not its %zu TimeBy total(s): %s; they start from 0 and the file is not overwritten.",
+        l.count, path, l.attr_count, STRERROR(-l.rc));
     break;
   }
 }
@@ -574,7 +580,7 @@ static void set_attributes(const hv_domain_t *d, const domain_xml_t *doc,
  * running clock: at the poll, or at the event. */
 static void read_attributes(domain_entry_t *e, const hv_domain_t *d,
                             uint64_t poll_ms) {
-  if (shared.attrs == NULL)
+  if (conf.ntimeby == 0)
     return;
   st_view_t v;
   uint64_t run_ms = 0;
@@ -869,17 +875,18 @@ static int vi_init(void) {
     ERROR(PLUGIN_NAME " plugin: out of memory");
     return -1;
   }
+  /* Even with no TimeBy: the saved totals are kept and saved again. */
+  const char *names[AT_ATTRS_MAX];
+  bool vcpus = false;
+  for (size_t i = 0; i < conf.ntimeby; i++) {
+    names[i] = conf.timeby[i].name;
+    vcpus = vcpus || conf.timeby[i].kind == VI_TIMEBY_VCPUS;
+  }
+  if ((shared.attrs = at_create(names, conf.ntimeby)) == NULL) {
+    ERROR(PLUGIN_NAME " plugin: out of memory");
+    return -1;
+  }
   if (conf.ntimeby > 0) {
-    const char *names[AT_ATTRS_MAX];
-    bool vcpus = false;
-    for (size_t i = 0; i < conf.ntimeby; i++) {
-      names[i] = conf.timeby[i].name;
-      vcpus = vcpus || conf.timeby[i].kind == VI_TIMEBY_VCPUS;
-    }
-    if ((shared.attrs = at_create(names, conf.ntimeby)) == NULL) {
-      ERROR(PLUGIN_NAME " plugin: out of memory");
-      return -1;
-    }
     hv_ops->want_vcpus(hv, vcpus);
     hv_ops->events_on_change(hv, on_change_event);
   }

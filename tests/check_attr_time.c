@@ -63,8 +63,8 @@ START_TEST(test_create) {
   ck_assert_ptr_null(at_create(dup, 2));
   ck_assert_ptr_null(at_create(empty, 1));
   ck_assert_ptr_null(at_create(longname, 1));
-  ck_assert_ptr_null(at_create(names, 0));
   ck_assert_ptr_null(at_create(NULL, 1));
+  ck_assert_ptr_null(at_create(names, AT_ATTRS_MAX + 1));
   at_destroy(NULL);
   at_t *at = make();
   char big[AT_VALUE_MAX + 2];
@@ -332,6 +332,29 @@ START_TEST(test_forget) {
 }
 END_TEST
 
+/* With no attribute configured, the records are kept, exported again, and
+ * dropped with their domain (at_retain). */
+START_TEST(test_no_attributes_keeps_records) {
+  at_records_t *r = saved();
+  at_t *at = at_create(NULL, 0);
+  ck_assert_ptr_nonnull(at);
+  uint64_t base = 0;
+  ck_assert_int_eq(at_set(at, U1, 0, "1", 0, NULL), -EINVAL);
+  ck_assert_int_eq(at_import(at, r, run_of, &base), 0);
+  at_records_t *again = NULL;
+  ck_assert_int_eq(at_export(at, run_of, &base, &again), 0);
+  ck_assert_uint_eq(again->count, 4);
+  at_records_free(again);
+  ck_assert_uint_eq(at_retain(at, keep_u2, NULL), 0);
+  ck_assert_int_eq(at_export(at, run_of, &base, &again), 0);
+  ck_assert_uint_eq(again->count, 1);
+  ck_assert_str_eq(again->records[0].uuid, U2);
+  at_records_free(again);
+  at_destroy(at);
+  at_records_free(r);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("attr_time");
   TCase *tc = tcase_create("core");
@@ -343,6 +366,7 @@ int main(void) {
   tcase_add_test(tc, test_import_kept_and_bad);
   tcase_add_test(tc, test_forget);
   tcase_add_test(tc, test_mark);
+  tcase_add_test(tc, test_no_attributes_keeps_records);
   suite_add_tcase(s, tc);
   return check_run(s);
 }

@@ -2,7 +2,8 @@
  * file on the same or another boot, corrupt, future version, a bad file
  * that cannot be moved aside, unreadable, not a regular file, persistence
  * off, an unknown boot id on both runs), and saves (due, background,
- * synchronous, failing). */
+ * synchronous, failing), and the TimeBy totals across a restart (credited
+ * or not as the tracker credits running). */
 #ifndef _DEFAULT_SOURCE
 #define _DEFAULT_SOURCE /* mknod, makedev */
 #endif
@@ -55,7 +56,7 @@ static void save_one_with(persist_t *p) {
   st_tracker_t *st = st_create();
   ck_assert_int_eq(st_poll(st, U1, "a", 3, 1, 1, 1000, NULL), 0);
   st_snapshot_t *snap;
-  ck_assert_int_eq(persist_snapshot(p, st, 5000, &snap), 0);
+  ck_assert_int_eq(persist_snapshot(p, st, NULL, 5000, &snap), 0);
   ck_assert_int_eq(persist_write(p, snap, false), 0);
   st_destroy(st);
 }
@@ -134,7 +135,7 @@ START_TEST(test_load) {
       persist_create(c->way == 2 ? through : path, boot_path, 1000, 0);
   st_tracker_t *st = st_create();
   persist_loaded_t l;
-  persist_load(p, st, 6000, &l);
+  persist_load(p, st, NULL, 6000, &l);
   ck_assert_msg(l.outcome == c->outcome, "%s: outcome %d", c->name, l.outcome);
   if (c->outcome != PERSIST_LOADED)
     ck_assert_int_eq(l.rc, c->rc);
@@ -162,7 +163,7 @@ START_TEST(test_save) {
   ck_assert(persist_due(p, 1500));
   ck_assert_int_eq(persist_collect(p), 1); /* nothing in flight */
   st_snapshot_t *snap;
-  ck_assert_int_eq(persist_snapshot(p, st, 1500, &snap), 0);
+  ck_assert_int_eq(persist_snapshot(p, st, NULL, 1500, &snap), 0);
   ck_assert(!persist_due(p, 2000)); /* counted from the snapshot */
   ck_assert_int_eq(persist_write(p, snap, true), 1);
   ck_assert_int_eq(persist_collect(p), 0);
@@ -174,9 +175,9 @@ START_TEST(test_save) {
 
   /* A write that fails reports it (synchronously here). */
   persist_t *q = persist_create("/nonexistent/dir/state", boot_path, 1000, 0);
-  ck_assert_int_eq(persist_snapshot(q, st, 2000, &snap), 0);
+  ck_assert_int_eq(persist_snapshot(q, st, NULL, 2000, &snap), 0);
   ck_assert_int_eq(persist_write(q, snap, false), -ENOENT);
-  ck_assert_int_eq(persist_snapshot(q, st, 2000, &snap), 0);
+  ck_assert_int_eq(persist_snapshot(q, st, NULL, 2000, &snap), 0);
   ck_assert_int_eq(persist_write(q, snap, true), 1);
   ck_assert_int_eq(persist_collect(q), -ENOENT);
   persist_destroy(q);
@@ -233,7 +234,7 @@ START_TEST(test_upgrade_from_v2) {
   persist_t *p = persist_create(path, boot_path, 1000, 11000);
   st_tracker_t *st = st_create();
   persist_loaded_t l;
-  persist_load(p, st, 11000, &l);
+  persist_load(p, st, NULL, 11000, &l);
   ck_assert_int_eq(l.outcome, PERSIST_LOADED);
   ck_assert_uint_eq(l.count, 6);
   ck_assert(l.same_clock);
@@ -276,7 +277,7 @@ START_TEST(test_upgrade_from_v2) {
   /* Saved as version 3 at 12000: every total as before, plus the 2000 ms
    * credited to web1 (running) and db2 (paused). */
   st_snapshot_t *snap;
-  ck_assert_int_eq(persist_snapshot(p, st, 12000, &snap), 0);
+  ck_assert_int_eq(persist_snapshot(p, st, NULL, 12000, &snap), 0);
   ck_assert_int_eq(persist_write(p, snap, false), 0);
   char head[32] = {0};
   FILE *f = fopen(path, "r");
@@ -320,7 +321,7 @@ START_TEST(test_unknown_boot_both_runs) {
   p = persist_create(path, boot_path, 1000, 0);
   st_tracker_t *st = st_create();
   persist_loaded_t l;
-  persist_load(p, st, 6000, &l);
+  persist_load(p, st, NULL, 6000, &l);
   ck_assert_int_eq(l.outcome, PERSIST_LOADED);
   ck_assert(!l.same_clock);
   st_destroy(st);
@@ -337,7 +338,7 @@ START_TEST(test_import_failure_keeps_file) {
   st_tracker_t *st = st_create();
   ck_assert_int_eq(st_poll(st, U1, "a", 3, 1, 1, 1000, NULL), 0);
   persist_loaded_t l;
-  persist_load(p, st, 6000, &l);
+  persist_load(p, st, NULL, 6000, &l);
   ck_assert_int_eq(l.outcome, PERSIST_UNREADABLE);
   ck_assert_int_ne(l.rc, -EINVAL);
   ck_assert(!persist_enabled(p));
@@ -352,7 +353,7 @@ START_TEST(test_off) {
   persist_t *p = persist_create("", boot_path, 1000, 0);
   st_tracker_t *st = st_create();
   persist_loaded_t l;
-  persist_load(p, st, 6000, &l);
+  persist_load(p, st, NULL, 6000, &l);
   ck_assert_int_eq(l.outcome, PERSIST_OFF);
   ck_assert(!persist_enabled(p));
   ck_assert(!persist_due(p, 1000000));
@@ -386,7 +387,7 @@ START_TEST(test_not_regular) {
   persist_t *p = persist_create(path, boot_path, 1000, 0);
   st_tracker_t *st = st_create();
   persist_loaded_t l;
-  persist_load(p, st, 6000, &l);
+  persist_load(p, st, NULL, 6000, &l);
   ck_assert_int_eq(l.outcome, PERSIST_NOT_REGULAR);
   ck_assert_str_eq(l.kind, node_kinds[_i]);
   ck_assert(!persist_enabled(p));
@@ -403,6 +404,192 @@ START_TEST(test_not_regular) {
 }
 END_TEST
 
+/* ---- TimeBy totals across a restart ---- */
+
+static const char *const vcpus_only[] = {"vcpus"};
+
+typedef struct {
+  uint64_t t2, t4, t8, other; /* totals of vcpus 2, 4, 8, overflow */
+  const char *current;
+} timeby_t;
+
+static int timeby_cb(const at_view_t *v, void *ud) {
+  timeby_t *t = ud;
+  uint64_t *slot = v->value == NULL             ? &t->other
+                   : strcmp(v->value, "2") == 0 ? &t->t2
+                   : strcmp(v->value, "4") == 0 ? &t->t4
+                                                : &t->t8;
+  *slot = v->total_ms;
+  if (v->current)
+    t->current = v->value;
+  return 0;
+}
+
+/* The domain's running total and its vcpus totals at now_ms. */
+static uint64_t timeby_at(const st_tracker_t *st, const at_t *at,
+                          uint64_t now_ms, timeby_t *ret) {
+  st_view_t v;
+  ck_assert_int_eq(st_get(st, U1, now_ms, &v), 0);
+  *ret = (timeby_t){0};
+  ck_assert_int_eq(
+      at_foreach(at, U1, v.total_ms[ST_STATE_RUNNING], timeby_cb, ret), 0);
+  return v.total_ms[ST_STATE_RUNNING];
+}
+
+/* Run 1: running from 1000 with 2 vCPUs, 4 from 3000, saved at 5000 (running
+ * 4000 ms: 2000 with 2, 2000 with 4). Run 2 starts at 8000 and first sees
+ * the domain at 9000 with `process` and `vcpus`, on boot `boot`. Returns
+ * the restore outcome; the tracker and totals are left in *st, *at. */
+static st_restore_t timeby_restart(const char *boot, uint64_t process,
+                                   const char *vcpus, st_tracker_t **st_ret,
+                                   at_t **at_ret) {
+  persist_t *p = persist_create(path, boot_path, 1000, 0);
+  st_tracker_t *st = st_create();
+  at_t *at = at_create(vcpus_only, 1);
+  const st_evidence_t ev = {.process = 42, .cpu_ns = 10};
+  ck_assert_int_eq(st_poll_ev(st, U1, "a", 3, 1, 1, &ev, 1000, NULL), 0);
+  ck_assert_int_eq(at_set(at, U1, 0, "2", 0, NULL), 0);
+  timeby_t t;
+  uint64_t run = timeby_at(st, at, 3000, &t);
+  ck_assert_uint_eq(run, 2000);
+  ck_assert_int_eq(at_set(at, U1, 0, "4", run, NULL), 0);
+  st_snapshot_t *snap = NULL;
+  ck_assert_int_eq(persist_snapshot(p, st, at, 5000, &snap), 0);
+  ck_assert_uint_eq(snap->attrs->count, 2);
+  ck_assert_int_eq(persist_write(p, snap, false), 0);
+  st_destroy(st);
+  at_destroy(at);
+  persist_destroy(p);
+
+  write_file(boot_path, boot);
+  p = persist_create(path, boot_path, 1000, 8000);
+  st = st_create();
+  at = at_create(vcpus_only, 1);
+  persist_loaded_t l;
+  persist_load(p, st, at, 8000, &l);
+  ck_assert_int_eq(l.outcome, PERSIST_LOADED);
+  ck_assert_uint_eq(l.attr_count, 2);
+  /* Before the first observation: the saved totals. */
+  run = timeby_at(st, at, 8500, &t);
+  ck_assert_uint_eq(t.t2, 2000);
+  ck_assert_uint_eq(t.t4, 2000);
+  const st_evidence_t ev2 = {.process = process, .cpu_ns = 20};
+  st_result_t r;
+  ck_assert_int_eq(st_poll_ev(st, U1, "a", 3, 1, 1, &ev2, 9000, &r), 0);
+  run = timeby_at(st, at, 9000, &t);
+  ck_assert_int_eq(at_set(at, U1, 0, vcpus, run, NULL), 0);
+  persist_destroy(p);
+  *st_ret = st;
+  *at_ret = at;
+  return r.restore;
+}
+
+/* The tracker credits the downtime (same process): so does the unchanged
+ * value; every running millisecond is in exactly one value. */
+START_TEST(test_timeby_credited) {
+  st_tracker_t *st;
+  at_t *at;
+  ck_assert_int_eq(timeby_restart(BOOT_A "\n", 42, "4", &st, &at),
+                   ST_RESTORE_CREDITED);
+  timeby_t t;
+  uint64_t run = timeby_at(st, at, 10000, &t);
+  ck_assert_uint_eq(run, 9000); /* 1000..10000, downtime included */
+  ck_assert_uint_eq(t.t2, 2000);
+  ck_assert_uint_eq(t.t4, 7000);
+  ck_assert_str_eq(t.current, "4");
+  ck_assert_uint_eq(t.t2 + t.t4, run);
+  st_destroy(st);
+  at_destroy(at);
+}
+END_TEST
+
+/* The tracker does not credit the downtime (another process; another
+ * boot): nor does the value; the totals go on from the saved ones. */
+START_TEST(test_timeby_not_credited) {
+  static const char *const boots[] = {BOOT_A "\n",
+                                      "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb\n"};
+  st_tracker_t *st;
+  at_t *at;
+  ck_assert_int_eq(timeby_restart(boots[_i], _i == 0 ? 43 : 42, "4", &st, &at),
+                   ST_RESTORE_NOT_CREDITED);
+  timeby_t t;
+  uint64_t run = timeby_at(st, at, 10000, &t);
+  ck_assert_uint_eq(run, 5000); /* 4000 saved + 1000 since the restart */
+  ck_assert_uint_eq(t.t2, 2000);
+  ck_assert_uint_eq(t.t4, 3000);
+  ck_assert_uint_eq(t.t2 + t.t4, run);
+  st_destroy(st);
+  at_destroy(at);
+}
+END_TEST
+
+/* Credited, but the value changed meanwhile (unknown when): the downtime
+ * goes to running, to no value; the new value counts from the restart. */
+START_TEST(test_timeby_changed_while_down) {
+  st_tracker_t *st;
+  at_t *at;
+  ck_assert_int_eq(timeby_restart(BOOT_A "\n", 42, "8", &st, &at),
+                   ST_RESTORE_CREDITED);
+  timeby_t t;
+  uint64_t run = timeby_at(st, at, 10000, &t);
+  ck_assert_uint_eq(run, 9000);
+  ck_assert_uint_eq(t.t2, 2000);
+  ck_assert_uint_eq(t.t4, 2000);
+  ck_assert_uint_eq(t.t8, 1000);
+  ck_assert_str_eq(t.current, "8");
+  st_destroy(st);
+  at_destroy(at);
+}
+END_TEST
+
+/* With no TimeBy configured the totals are kept through a save; a domain
+ * the tracker no longer knows takes its totals with it; a bad attr line
+ * is a corrupt file (moved aside). */
+START_TEST(test_timeby_kept_and_corrupt) {
+  st_tracker_t *st;
+  at_t *at;
+  timeby_restart(BOOT_A "\n", 42, "4", &st, &at);
+  st_destroy(st);
+  at_destroy(at);
+  /* the file now holds vcpus 2 and 4 of U1; load it without TimeBy */
+  persist_t *p = persist_create(path, boot_path, 1000, 0);
+  st = st_create();
+  at = at_create(NULL, 0);
+  persist_loaded_t l;
+  persist_load(p, st, at, 6000, &l);
+  ck_assert_int_eq(l.outcome, PERSIST_LOADED);
+  st_snapshot_t *snap = NULL;
+  ck_assert_int_eq(persist_snapshot(p, st, at, 7000, &snap), 0);
+  ck_assert_uint_eq(snap->attrs->count, 2);
+  st_snapshot_free(snap);
+  /* the tracker forgets U1 (never seen again): its totals are not saved
+   * (even before at_retain drops them) */
+  ck_assert_uint_eq(st_sweep(st, 8000, 8000, 0), 1);
+  ck_assert_int_eq(persist_snapshot(p, st, at, 9000, &snap), 0);
+  ck_assert_uint_eq(snap->attrs->count, 0);
+  st_snapshot_free(snap);
+  st_destroy(st);
+  at_destroy(at);
+  persist_destroy(p);
+
+  write_file(path, "virt_inspector-state 3\nboot_id " BOOT_A
+                   "\nsaved_ms 5000\ndomain " U1
+                   " 3 1 1 1 1000 1000 0 2 0 4000 0 0 0 0 0 0 42 10 a\n"
+                   "attr " U1 " 1 0 2000 vcpus\nend 1\n");
+  p = persist_create(path, boot_path, 1000, 0);
+  st = st_create();
+  at = at_create(vcpus_only, 1);
+  persist_load(p, st, at, 6000, &l);
+  ck_assert_int_eq(l.outcome, PERSIST_QUARANTINED);
+  ck_assert_int_eq(l.rc, -EINVAL);
+  ck_assert_int_eq(access(corrupt, F_OK), 0);
+  ck_assert_uint_eq(st_count(st), 0);
+  st_destroy(st);
+  at_destroy(at);
+  persist_destroy(p);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("persist");
   TCase *tc = tcase_create("core");
@@ -415,6 +602,10 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_upgrade_from_v2);
   tcase_add_test(tc, test_import_failure_keeps_file);
   tcase_add_test(tc, test_off);
+  tcase_add_test(tc, test_timeby_credited);
+  tcase_add_loop_test(tc, test_timeby_not_credited, 0, 2);
+  tcase_add_test(tc, test_timeby_changed_while_down);
+  tcase_add_test(tc, test_timeby_kept_and_corrupt);
   tcase_add_loop_test(tc, test_not_regular, 0,
                       (int)(sizeof(node_kinds) / sizeof(node_kinds[0])));
   suite_add_tcase(s, tc);

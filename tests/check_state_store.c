@@ -49,6 +49,17 @@ static const char valid_v2[] = HEAD2 D1V2 D2V2 "end 2\n";
 #define HEAD3 "virt_inspector-state 3\nboot_id " BOOT "\nsaved_ms 5000\n"
 static const char valid[] = HEAD3 D1V2 D2V2 "end 2\n";
 
+/* Version 3 with TimeBy totals (attr records), as the writer orders them:
+ * after their domain, by attribute name, then value (the overflow entry
+ * last). */
+#define A1                                                                     \
+  "attr " U1 " 1 0 4000 flavor m1%20small\n"                                   \
+  "attr " U1 " 0 0 3000 vcpus 1\n"                                             \
+  "attr " U1 " 1 0 1000 vcpus 2\n"                                             \
+  "attr " U1 " 0 1 7 vcpus -\n"
+#define A2 "attr " U2 " 0 0 1000 x%25y%20z -\n"
+static const char valid_attrs[] = HEAD3 D1V2 A1 D2V2 A2 "end 2\n";
+
 /* ---- helpers ---- */
 
 static char dir[64];
@@ -286,8 +297,10 @@ END_TEST
 
 START_TEST(test_record_kinds) {
   /* Version 3 dispatches on the record's kind: an unknown kind, a known
-   * one misspelt, or "end" missing is a corrupt file, never skipped. */
+   * one misspelt or malformed, or "end" missing is a corrupt file, never
+   * skipped. */
   static const char *const bad[] = {
+      HEAD3 D1V2 "note " U1 " x 1\n" D2V2 "end 2\n",
       HEAD3 D1V2 "attr " U1 " x 1\n" D2V2 "end 2\n",
       HEAD3 "Domain " U1 " 5 1 1 1 1000 1000 0 2 0 4000 0 0 0 0 0 0 0 0 a\n"
             "end 1\n",
@@ -371,6 +384,212 @@ START_TEST(test_write_refuses) {
     st_snapshot_free(snap);
   }
   ck_assert_int_eq(state_store_write(path, NULL), -EINVAL);
+}
+END_TEST
+
+/* The attr records: parsed, written back byte for byte, every prefix
+ * refused. */
+START_TEST(test_attr_records) {
+  st_snapshot_t *snap = NULL;
+  ck_assert_int_eq(parse_exact(valid_attrs, strlen(valid_attrs), &snap), 0);
+  ck_assert_uint_eq(snap->count, 2);
+  ck_assert_ptr_nonnull(snap->attrs);
+  ck_assert_uint_eq(snap->attrs->count, 5);
+  const at_record_t *a = snap->attrs->records;
+  ck_assert_str_eq(a[0].uuid, U1);
+  ck_assert_str_eq(a[0].name, "flavor");
+  ck_assert_str_eq(a[0].value, "m1 small");
+  ck_assert_uint_eq(a[0].total_ms, 4000);
+  ck_assert(a[0].current);
+  ck_assert_str_eq(a[2].value, "2");
+  ck_assert(a[2].current && !a[1].current);
+  ck_assert_ptr_null(a[3].value); /* the overflow entry */
+  ck_assert_uint_eq(a[3].total_ms, 7);
+  ck_assert_str_eq(a[4].uuid, U2);
+  ck_assert_str_eq(a[4].name, "x%y z");
+  ck_assert_str_eq(a[4].value, "-"); /* a value "-", not the overflow */
+
+  /* Written in the writer's order whatever the records' order. */
+  at_record_t t = snap->attrs->records[0];
+  snap->attrs->records[0] = snap->attrs->records[4];
+  snap->attrs->records[4] = t;
+  ck_assert_int_eq(state_store_write(path, snap), 0);
+  st_snapshot_free(snap);
+  char buf[sizeof(valid_attrs) + 16];
+  int fd = open(path, O_RDONLY);
+  ck_assert_int_ge(fd, 0);
+  ssize_t n = read(fd, buf, sizeof(buf));
+  close(fd);
+  ck_assert_int_eq(n, (ssize_t)strlen(valid_attrs));
+  ck_assert_mem_eq(buf, valid_attrs, strlen(valid_attrs));
+
+  for (size_t i = 0; i < strlen(valid_attrs); i++) {
+    snap = NULL;
+    ck_assert_msg(parse_exact(valid_attrs, i, &snap) == -EINVAL, "prefix %zu",
+                  i);
+    ck_assert_ptr_null(snap);
+  }
+}
+END_TEST
+
+/* Values and names of any bytes round-trip. */
+START_TEST(test_attr_round_trip) {
+  st_snapshot_t *snap = calloc(1, sizeof(*snap));
+  snprintf(snap->boot_id, sizeof(snap->boot_id), "%s", BOOT);
+  snap->records = calloc(1, sizeof(*snap->records));
+  record_init(&snap->records[0], U1, "a");
+  snap->count = 1;
+  size_t nv = STATIC_ARRAY_SIZE(names);
+  snap->attrs = calloc(1, sizeof(*snap->attrs));
+  snap->attrs->records = calloc(nv, sizeof(at_record_t));
+  for (size_t i = 0; i < nv; i++) {
+    at_record_t *a = &snap->attrs->records[i];
+    snprintf(a->uuid, sizeof(a->uuid), "%s", U1);
+    a->name = strdup(i % 2 ? "n m" : "%");
+    a->value = strdup(names[i]);
+    a->total_ms = i * 1000;
+    a->current = i < 2;
+  }
+  snap->attrs->count = nv;
+  ck_assert_int_eq(state_store_write(path, snap), 0);
+  st_snapshot_t *back = NULL;
+  ck_assert_int_eq(state_store_read(path, &back), 0);
+  ck_assert_uint_eq(back->attrs->count, nv);
+  for (size_t i = 0; i < nv; i++) {
+    const at_record_t *a = &snap->attrs->records[i];
+    bool found = false;
+    for (size_t j = 0; j < nv; j++) {
+      const at_record_t *b = &back->attrs->records[j];
+      if (strcmp(a->name, b->name) == 0 && strcmp(a->value, b->value) == 0) {
+        ck_assert_uint_eq(a->total_ms, b->total_ms);
+        ck_assert_int_eq(a->current, b->current);
+        found = true;
+      }
+    }
+    ck_assert_msg(found, "value %zu", i);
+  }
+  st_snapshot_free(back);
+  st_snapshot_free(snap);
+}
+END_TEST
+
+/* A bad attr line makes the whole file corrupt, as a bad domain line. */
+START_TEST(test_attr_bad) {
+  static const char *const bad[] = {
+      /* 0: before any domain line */
+      HEAD3 "attr " U1 " 1 0 5 vcpus 2\n" D1V2 "end 1\n",
+      /* 1: naming another domain (known, earlier) than the one it follows */
+      HEAD3 D1V2 D2V2 "attr " U1 " 1 0 5 vcpus 2\nend 2\n",
+      /* 2: naming a domain the file does not have */
+      HEAD3 D1V2 "attr " U3 " 1 0 5 vcpus 2\nend 1\n",
+      /* 3: upper-case uuid */
+      HEAD3 D1V2 "attr 00000000-0000-4000-8000-00000000000A 1 0 5 vcpus "
+                 "2\nend 1\n",
+      /* 4..8: bad numbers */
+      HEAD3 D1V2 "attr " U1 " 2 0 5 vcpus 2\nend 1\n",
+      HEAD3 D1V2 "attr " U1 " 1 2 5 vcpus 2\nend 1\n",
+      HEAD3 D1V2 "attr " U1 " 1 0 -5 vcpus 2\nend 1\n",
+      HEAD3 D1V2 "attr " U1 " 1 0 05 vcpus 2\nend 1\n",
+      HEAD3 D1V2 "attr " U1 " 1 0 18446744073709551616 vcpus 2\nend 1\n",
+      /* 9: the overflow entry with a value */
+      HEAD3 D1V2 "attr " U1 " 1 1 5 vcpus 2\nend 1\n",
+      /* 10, 11: a field missing, an empty name */
+      HEAD3 D1V2 "attr " U1 " 1 0 5 vcpus\nend 1\n",
+      HEAD3 D1V2 "attr " U1 " 1 0 5  2\nend 1\n",
+      /* 12: a bad escape in the value, 13: a raw space in it */
+      HEAD3 D1V2 "attr " U1 " 1 0 5 vcpus %zz\nend 1\n",
+      HEAD3 D1V2 "attr " U1 " 1 0 5 vcpus 2 3\nend 1\n",
+      /* 14: name longer than AT_NAME_MAX */
+      HEAD3 D1V2 "attr " U1 " 1 0 5 abcdefghijklmnopqrstuvwxyz0123456 "
+                 "2\nend 1\n",
+      /* 15, 16, 17: a value twice, two current values, two overflow
+       * entries (what at_import refuses) */
+      HEAD3 D1V2 "attr " U1 " 1 0 5 vcpus 2\nattr " U1
+                 " 0 0 5 vcpus 2\nend 1\n",
+      HEAD3 D1V2 "attr " U1 " 1 0 5 vcpus 2\nattr " U1
+                 " 1 0 5 vcpus 3\nend 1\n",
+      HEAD3 D1V2 "attr " U1 " 1 1 5 vcpus -\nattr " U1
+                 " 0 1 5 vcpus -\nend 1\n",
+      /* 18: in a version 2 file (v2 has no attr records) */
+      HEAD2 D1V2 "attr " U1 " 1 0 5 vcpus 2\nend 1\n",
+      /* 19: "end" counting attr records */
+      HEAD3 D1V2 "attr " U1 " 1 0 5 vcpus 2\nend 2\n",
+  };
+  for (size_t i = 0; i < STATIC_ARRAY_SIZE(bad); i++) {
+    st_snapshot_t *snap = NULL;
+    int status = parse_exact(bad[i], strlen(bad[i]), &snap);
+    ck_assert_msg(status == -EINVAL, "case %zu: %d", i, status);
+    ck_assert_ptr_null(snap);
+  }
+  /* Values of one attribute in different domains, or in different
+   * attributes of one domain, are not duplicates. */
+  static const char ok[] =
+      HEAD3 D1V2 "attr " U1 " 1 0 5 vcpus 2\nattr " U1 " 1 0 5 memory 2\n" D2V2
+                 "attr " U2 " 1 0 5 vcpus 2\nend 2\n";
+  st_snapshot_t *snap = NULL;
+  ck_assert_int_eq(parse_exact(ok, strlen(ok), &snap), 0);
+  ck_assert_uint_eq(snap->attrs->count, 3);
+  st_snapshot_free(snap);
+}
+END_TEST
+
+/* AT_VALUES_MAX values of one attribute, and the overflow entry: read;
+ * one value more: refused. */
+START_TEST(test_attr_bound) {
+  char *text = malloc(8192);
+  size_t n = (size_t)snprintf(text, 8192, "%s%s", HEAD3, D1V2);
+  for (int i = 0; i <= AT_VALUES_MAX; i++)
+    n += (size_t)snprintf(text + n, 8192 - n, "attr %s 0 %d 5 v %d\n", U1,
+                          i == AT_VALUES_MAX, i);
+  n += (size_t)snprintf(text + n, 8192 - n, "end 1\n");
+  /* the overflow line reads "... 0 1 5 v 16": not "-" */
+  st_snapshot_t *snap = NULL;
+  ck_assert_int_eq(parse_exact(text, n, &snap), -EINVAL);
+  n = (size_t)snprintf(text, 8192, "%s%s", HEAD3, D1V2);
+  for (int i = 0; i < AT_VALUES_MAX; i++)
+    n += (size_t)snprintf(text + n, 8192 - n, "attr %s 0 0 5 v %d\n", U1, i);
+  size_t at_bound = n;
+  n += (size_t)snprintf(text + n, 8192 - n, "attr %s 0 1 5 v -\nend 1\n", U1);
+  ck_assert_int_eq(parse_exact(text, n, &snap), 0);
+  ck_assert_uint_eq(snap->attrs->count, AT_VALUES_MAX + 1);
+  st_snapshot_free(snap);
+  n = at_bound;
+  n += (size_t)snprintf(text + n, 8192 - n, "attr %s 0 0 5 v x\nend 1\n", U1);
+  ck_assert_int_eq(parse_exact(text, n, &snap), -EINVAL);
+  free(text);
+}
+END_TEST
+
+/* The writer refuses attr records the reader would. */
+START_TEST(test_attr_write_refuses) {
+  for (int c = 0; c < 4; c++) {
+    st_snapshot_t *snap = calloc(1, sizeof(*snap));
+    snprintf(snap->boot_id, sizeof(snap->boot_id), "%s", BOOT);
+    snap->records = calloc(1, sizeof(*snap->records));
+    record_init(&snap->records[0], U1, "a");
+    snap->count = 1;
+    snap->attrs = calloc(1, sizeof(*snap->attrs));
+    snap->attrs->records = calloc(2, sizeof(at_record_t));
+    snap->attrs->count = 2;
+    for (int i = 0; i < 2; i++) {
+      at_record_t *a = &snap->attrs->records[i];
+      snprintf(a->uuid, sizeof(a->uuid), "%s", U1);
+      a->name = strdup("vcpus");
+      a->value = strdup(i == 0 ? "1" : "2");
+    }
+    at_record_t *b = &snap->attrs->records[1];
+    if (c == 0) /* a domain not in the snapshot */
+      snprintf(b->uuid, sizeof(b->uuid), "%s", U2);
+    else if (c == 1) /* a value twice */
+      b->value[0] = '1';
+    else if (c == 2) /* two current */
+      snap->attrs->records[0].current = b->current = true;
+    else /* no name */
+      b->name[0] = '\0';
+    ck_assert_msg(state_store_write(path, snap) == -EINVAL, "case %d", c);
+    ck_assert(!exists(path));
+    st_snapshot_free(snap);
+  }
 }
 END_TEST
 
@@ -834,6 +1053,11 @@ static Suite *store_suite(void) {
   tcase_add_test(tc, test_upgrade_from_v2);
   tcase_add_test(tc, test_record_kinds);
   tcase_add_test(tc, test_tracker_round_trip);
+  tcase_add_test(tc, test_attr_records);
+  tcase_add_test(tc, test_attr_round_trip);
+  tcase_add_test(tc, test_attr_bad);
+  tcase_add_test(tc, test_attr_bound);
+  tcase_add_test(tc, test_attr_write_refuses);
   tcase_add_test(tc, test_write_refuses);
   tcase_add_test(tc, test_write_errors);
   suite_add_tcase(s, tc);

@@ -1048,6 +1048,64 @@ START_TEST(test_time_by) {
 }
 END_TEST
 
+/* TimeBy totals across a collectd restart (2 s down), as the state
+ * durations: 0 the same process (the downtime credited to running, and to
+ * the unchanged values); 1 another process (credited to neither); 2 the
+ * same process, the flavor changed meanwhile (the downtime in no flavor);
+ * 3 a run of 1 s in between without TimeBy: the totals are kept in the
+ * file, and that run's time is in no value (they were not read). */
+START_TEST(test_time_by_kept_across_restart) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  nova_xml(U1, "2097152", "m1.small");
+  hv_fake_vcpus(U1, 2);
+  fake_proc(500, 10);
+  start(time_by);
+  read_once();
+  clock_ms += 3000;
+  read_once(); /* 4 s */
+  ck_assert_double_eq_tol(timeby_s("flavor=m1.small"), 4.0, 1e-9);
+  stub_shutdown(); /* saves at 5 s */
+
+  double unread = 0.0; /* running time while the values were not read */
+  if (_i == 3) {
+    stub_clear();
+    start(NULL);
+    read_once();
+    ck_assert(!dispatched("web1", "duration", "flavor=m1.small"));
+    stub_shutdown(); /* saves at 6 s, the TimeBy totals as loaded */
+    unread = 1.0;
+  }
+  stub_clear();
+  clear_proc();
+  fake_proc(_i == 1 ? 900 : 500, 10);
+  clock_ms += 2000;
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  if (_i == 2)
+    nova_xml(U1, "2097152", "m1.large");
+  start(time_by);
+  read_once();
+  double run = gauge("web1", "duration", "running");
+  ck_assert_double_eq_tol(run, _i == 1 ? 5.0 : _i == 3 ? 8.0 : 7.0, 1e-9);
+  ck_assert_double_eq_tol(timeby_s("vcpus=2"), run - unread, 1e-9);
+  ck_assert_double_eq_tol(timeby_s("memory=2GiB"), run - unread, 1e-9);
+  if (_i == 2) {
+    ck_assert_double_eq_tol(timeby_s("flavor=m1.small"), 5.0, 1e-9);
+    ck_assert_double_eq(timeby_s("flavor=m1.large"), 0.0);
+  } else {
+    ck_assert_double_eq_tol(timeby_s("flavor=m1.small"), run - unread, 1e-9);
+  }
+  clock_ms += 1000;
+  read_once();
+  ck_assert_double_eq_tol(timeby_s("vcpus=2"), run - unread + 2.0, 1e-9);
+  ck_assert_double_eq_tol(gauge("web1", "duration", "running"), run + 2.0,
+                          1e-9);
+  ck_assert_int_eq(stub_log_count(LOG_ERR, ""), 0);
+  ck_assert_int_eq(stub_log_count(LOG_WARNING, ""), 0);
+  stub_shutdown();
+  clear_proc();
+}
+END_TEST
+
 /* Change events lost while the event connection was down: every domain's
  * values are read again once it is back (and only then). */
 START_TEST(test_time_by_events_reconnect) {
@@ -1139,6 +1197,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_time_by_off);
   tcase_add_test(tc, test_time_by_events_reconnect);
   tcase_add_test(tc, test_time_by_restart_seen_by_poll);
+  tcase_add_loop_test(tc, test_time_by_kept_across_restart, 0, 4);
   tcase_add_test(tc, test_time_by_first_seen_by_event);
   tcase_add_test(tc, test_formats_and_filter);
   tcase_add_test(tc, test_logs_once_per_cause);

@@ -20,6 +20,10 @@
 #      metadata event, queryable with collectdctl
 #   5b. a persistent domain destroyed, resized (--config) and started: the
 #      new memory counts from the start event, within 0.1 s of the call
+#   5c. collectd restarted (state file): every value continues from its
+#      total before the stop; the downtime (the test driver proves no
+#      continuity) is in no value: the current ones grow exactly as
+#      duration-running, the others and a shut-off domain's stay
 #   6. a bad TimeBy (XPath that libxml2 refuses, a repeated name): one
 #      ERROR line naming it, collectd refuses to start
 #   7. collectd under valgrind with collectd's virt plugin (both use
@@ -79,10 +83,12 @@ cat >"$T/tb1.xml" <<EOF
 EOF
 virsh_run "create $T/tb1.xml" >/dev/null || e2e_bail "cannot create $DOM: $VIRSH_OUTPUT"
 
-start_collectd "$(vi_conf "" "TimeBy \"vcpus\"
+STATE="$T/timeby.state"
+TB_CONF="$(vi_conf "$STATE" "TimeBy \"vcpus\"
   TimeBy \"memory\"
   TimeBy \"flavor\" \"$FLAVOR_XPATH\"
-  TimeBy \"title\" \"/domain/title\"")" || e2e_bail "collectd did not start"
+  TimeBy \"title\" \"/domain/title\"")"
+start_collectd "$TB_CONF" || e2e_bail "collectd did not start"
 
 # ---- 1. first read
 echo "# 1. first read: a series per value"
@@ -189,7 +195,59 @@ between "memory=2GiB seconds = time since the start" "${CYCLE[$ID2/duration-memo
 check "memory values sum to duration-running (shut-off time in none)" \
     "$(calc 'a + b' a="${CYCLE[$ID2/duration-memory=1GiB]}" b="${CYCLE[$ID2/duration-memory=2GiB]}")" "~" \
     "${CYCLE[$ID2/duration-running]}" 0.003
-virsh_run "destroy $DOM2" >/dev/null
+vdo destroy "$DOM2" || true
+t_destroy=$VDO_T
+# a read begun after the destroy: DOM2's totals are final from it on
+# (else the save at the stop holds running time no csv row showed)
+wait_cycle 20 -s "$t_destroy" "$ID2/duration-memory=2GiB" "$ID2/duration-running"
+
+# ---- 5c. collectd restart: the totals continue, the downtime is in none
+echo "# 5c. collectd restart: every value continues; the downtime is in no value"
+assert_no_log '\[(error|warning)\] virt_inspector'
+stop_collectd
+t_down=$EPOCHREALTIME
+KEYS=(vcpus=1 vcpus=2 memory=1GiB flavor=m1.small flavor=m1.large flavor=m1.xlarge
+    title=a%20b%2Fc%3Dd title=x%7Ey%20z)
+IDS=("$ID/duration-running")
+for k in "${KEYS[@]}"; do IDS+=("$ID/duration-$k"); done
+IDS+=("$ID2/duration-running" "$ID2/duration-memory=1GiB" "$ID2/duration-memory=2GiB")
+declare -A BEFORE=()
+if read_cycle "${IDS[@]}"; then # collectd's last read: the csv is quiescent
+    for i in "${IDS[@]}"; do BEFORE[$i]=${CYCLE[$i]}; done
+    eb=$CYCLE_EPOCH
+else
+    not_ok "5c a read cycle of every value before the stop"
+fi
+n_attr=$(grep -c "^attr $DOM_UUID " "$STATE" 2>/dev/null)
+check "5c the state file holds $DOM's ${#KEYS[@]} TimeBy totals (attr records)" "${n_attr:-0}" "==" "${#KEYS[@]}"
+hold 2.0 # collectd down, $DOM running on
+t_up=$EPOCHREALTIME
+start_collectd "$TB_CONF" || e2e_bail "collectd did not restart"
+wait_log "virt_inspector plugin: domain \"$DOM\": the [0-9.]+ s since the last save are credited to no state" 10 ||
+    not_ok "5c INFO: $DOM's downtime is credited to no state (the test driver proves nothing)"
+if wait_cycle 20 -a "$t_up" "${IDS[@]}"; then
+    ea=$CYCLE_EPOCH
+    ra=${CYCLE[$ID/duration-running]} rb=${BEFORE[$ID/duration-running]}
+    check "5c duration-running: the downtime is not in it" "$(calc 'a - b' a="$ra" b="$rb")" "<=" \
+        "$(calc '(ea - eb) - (up - down)' ea="$ea" eb="$eb" up="$t_up" down="$t_down")" "$TOL"
+    for k in vcpus=2 flavor=m1.xlarge title=x%7Ey%20z memory=1GiB; do
+        i="$ID/duration-$k"
+        check "5c $k (current) goes on from its total before the stop" "${CYCLE[$i]}" ">=" "${BEFORE[$i]}"
+        check "5c $k grew as duration-running (the downtime in no value)" \
+            "$(calc 'a - b' a="${CYCLE[$i]}" b="${BEFORE[$i]}")" "~" "$(calc 'a - b' a="$ra" b="$rb")" 0.003
+    done
+    for k in vcpus=1 flavor=m1.small flavor=m1.large title=a%20b%2Fc%3Dd; do
+        i="$ID/duration-$k"
+        assert_num "5c $k (not current) is its total before the stop" "${CYCLE[$i]}" "${BEFORE[$i]}"
+    done
+    for i in "$ID2/duration-memory=1GiB" "$ID2/duration-memory=2GiB"; do
+        assert_num "5c shut off $DOM2: ${i##*/} is its total before the stop" "${CYCLE[$i]}" "${BEFORE[$i]}"
+    done
+    check "5c vcpus values sum to duration-running after the restart (one read)" \
+        "$(calc 'a + b' a="${CYCLE[$ID/duration-vcpus=1]}" b="${CYCLE[$ID/duration-vcpus=2]}")" "~" "$ra" 0.003
+    check "5c flavor values sum to duration-running after the restart (one read)" \
+        "$(flavors_sum m1.small m1.large m1.xlarge)" "~" "$ra" 0.003
+fi
 
 assert_no_log '\[(error|warning)\] virt_inspector'
 stop_collectd

@@ -1,13 +1,15 @@
 /* fuzz_state_store.c: libFuzzer target for the state file parser, and for
- * st_import/_export of whatever it accepts.
+ * st_import/_export and at_import/_export (TimeBy totals) of whatever it
+ * accepts.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
  *     tests/fuzz/fuzz_state_store.c src/state_store.c src/state_tracker.c \
- *     -o fuzz_state_store
+ *     src/attr_time.c src/uuid_map.c -o fuzz_state_store
  *   mkdir -p /tmp/corpus
  *   ./fuzz_state_store -max_total_time=60 /tmp/corpus tests/fuzz/corpus
  * (new inputs go to the first directory: keep it out of the tree).
  */
+#include "attr_time.h"
 #include "state_store.h"
 #include "state_store_priv.h"
 #include "state_tracker.h"
@@ -18,6 +20,25 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static uint64_t no_clock(const char *uuid, void *ud) {
+  (void)uuid;
+  (void)ud;
+  return 0;
+}
+
+/* Whatever attr records parse, at_import takes (the parser checks what it
+ * requires), and exports again. */
+static void check_attrs(const at_records_t *r) {
+  static const char *const names[] = {"vcpus", "flavor"};
+  at_t *at = at_create(names, 2);
+  at_records_t *out = NULL;
+  if (at == NULL || at_import(at, r, no_clock, NULL) != 0 ||
+      at_export(at, no_clock, NULL, &out) != 0 || out->count != r->count)
+    abort();
+  at_records_free(out);
+  at_destroy(at);
+}
 
 static int visit(const st_view_t *v, void *ud) {
   size_t *n = ud;
@@ -32,6 +53,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       abort(); /* an error must leave *ret alone */
     return 0;
   }
+
+  if (snap->attrs != NULL)
+    check_attrs(snap->attrs);
 
   /* Whatever parses is a valid tracker state. */
   bool same_clock = (size & 1) != 0;
