@@ -381,9 +381,10 @@ static int lv_read(hv_t *ins, hv_visit_fn visit, void *user_data) {
   if (ntodo > 0 && (rc = run_memory_calls(ins, slots, todo, ntodo)) != 0)
     goto cleanup;
 
-  /* Every call before the first visit: a visit dispatches values, and a
-   * call between two visits lets collectd's write threads fall asleep and
-   * be woken again for each domain (bench/README.md: twice their CPU). */
+  /* Every call before the first visit, so that the visits run back to
+   * back: when they dispatched values, a call between two of them let
+   * collectd's write threads fall asleep and be woken again for each
+   * domain (bench/README.md: twice their CPU). */
   for (int i = 0; i < n && ins->want_vcpus; i++)
     if (!slots[i].skip && slots[i].d.active && slots[i].d.vcpus == 0)
       slots[i].d.vcpus = info_vcpus(ins, records[i]->dom);

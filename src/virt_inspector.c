@@ -878,8 +878,8 @@ static int vi_read(void) {
   if (!reader_cycle(&selected, &duration_ns))
     return 0;
 
-  /* The cycle is finished: the reader thread's entries are still until
-   * the next rt_cycle. */
+  /* The cycle is finished: the reader thread does not touch its entries
+   * again before the next rt_cycle. */
   uuid_map_foreach(&reader.domains, submit_memory_cb, NULL);
   uint64_t now = now_ms();
   pthread_mutex_lock(&shared.lock);
