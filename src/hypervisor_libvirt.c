@@ -4,9 +4,8 @@
  * One connection; one bulk virConnectGetAllDomainStats(STATE | BALLOON) per
  * read for all domains, and a per-domain virDomainMemoryStats only for an
  * active domain whose bulk record carries no balloon statistics (libvirt's
- * test driver, older drivers), four at a time: the reading thread and
- * three pool threads created at the first read that needs them and kept
- * until destroy (no thread is created per read). With want_vcpus (TimeBy
+ * test driver, older drivers), one after the other on the reading thread
+ * (run_memory_calls says why). With want_vcpus (TimeBy
  * "vcpus") the bulk call also asks for VCPU (vcpu.current), and an active
  * domain whose record lacks it (the test driver) gets a virDomainGetInfo.
  * Lifecycle events come on a connection of their own, dispatched by a
@@ -41,14 +40,11 @@
 #include <string.h>
 #include <time.h>
 
-struct memory_pool;
-
 struct hv {
   char *uri;
   bool read_only;
   virConnectPtr conn;
   char error[256];
-  struct memory_pool *pool; /* NULL until a read needs it */
 
   /* lifecycle events */
   hv_event_fn event_fn;
@@ -78,7 +74,6 @@ struct hv {
 };
 
 static void lv_events_stop(hv_t *ins);
-static void pool_destroy(struct memory_pool *p);
 
 /* The plugin's own state and reason numbers are libvirt's. */
 _Static_assert((int)HV_NOSTATE == (int)VIR_DOMAIN_NOSTATE &&
@@ -148,8 +143,6 @@ static void lv_destroy(hv_t *ins) {
   if (ins == NULL)
     return;
   lv_events_stop(ins);
-  pool_destroy(ins->pool);
-  ins->pool = NULL;
   lv_disconnect(ins);
   if (ins->cb_orphaned)
     return; /* a callback libvirt still holds may read it */
@@ -262,152 +255,28 @@ static int memory_stats_call(virConnectPtr conn, virDomainPtr dom,
   return 0;
 }
 
-/* The per-domain memory calls of one read, shared by its workers. Each is
- * a round trip to libvirtd; a few in flight at once hide the latency
- * (libvirtd serves up to max_client_requests, default 5, per client). */
-#define MEMORY_WORKERS 4 /* the reading thread and the pool's threads */
-#define MEMORY_CALLS_PER_WORKER 16 /* fewer: not worth a wake-up */
-
-typedef struct {
-  virConnectPtr conn;
-  read_slot_t *slots;
-  const int *todo;
-  int count;
-  atomic_int next;
-  atomic_bool lost;
-  pthread_mutex_t lock; /* guards error */
-  char error[256];
-} memory_job_t;
-
-/* Threads kept from the first read that needs them to destroy. A job is
- * offered to `wanted` of them; the reading thread works on it too, then
- * closes it to late-comers and waits for those that took it. */
-struct memory_pool {
-  pthread_mutex_t lock;
-  pthread_cond_t work; /* a job was offered, or stop */
-  pthread_cond_t done; /* busy dropped to 0 */
-  memory_job_t *job;
-  unsigned long generation; /* counts the jobs offered */
-  int wanted, taken, busy;
-  bool stop;
-  int nthreads;
-  pthread_t threads[MEMORY_WORKERS - 1];
-};
-
-static void memory_worker(memory_job_t *job) {
-  char err[256];
-  for (;;) {
-    int k = atomic_fetch_add(&job->next, 1);
-    if (k >= job->count || atomic_load(&job->lost))
-      break;
-    read_slot_t *slot = &job->slots[job->todo[k]];
-    int rc = memory_stats_call(job->conn, slot->d.handle, &slot->d.mem, err,
-                               sizeof(err));
-    if (rc < 0 && !atomic_exchange(&job->lost, true)) {
-      pthread_mutex_lock(&job->lock);
-      snprintf(job->error, sizeof(job->error), "%s", err);
-      pthread_mutex_unlock(&job->lock);
-    }
-  }
-}
-
-static void *pool_main(void *arg) {
-  struct memory_pool *p = arg;
-  unsigned long seen = 0;
-  pthread_mutex_lock(&p->lock);
-  while (!p->stop) {
-    if (p->generation == seen) {
-      pthread_cond_wait(&p->work, &p->lock);
-      continue;
-    }
-    seen = p->generation;
-    if (p->job == NULL || p->taken >= p->wanted)
-      continue;
-    p->taken++;
-    p->busy++;
-    memory_job_t *job = p->job;
-    pthread_mutex_unlock(&p->lock);
-    memory_worker(job);
-    pthread_mutex_lock(&p->lock);
-    if (--p->busy == 0)
-      pthread_cond_signal(&p->done);
-  }
-  pthread_mutex_unlock(&p->lock);
-  return NULL;
-}
-
-static void pool_destroy(struct memory_pool *p) {
-  if (p == NULL)
-    return;
-  pthread_mutex_lock(&p->lock);
-  p->stop = true;
-  pthread_cond_broadcast(&p->work);
-  pthread_mutex_unlock(&p->lock);
-  for (int i = 0; i < p->nthreads; i++)
-    pthread_join(p->threads[i], NULL);
-  pthread_mutex_destroy(&p->lock);
-  pthread_cond_destroy(&p->work);
-  pthread_cond_destroy(&p->done);
-  free(p);
-}
-
-/* NULL when not even one thread can be created. */
-static struct memory_pool *pool_create(void) {
-  struct memory_pool *p = calloc(1, sizeof(*p));
-  if (p == NULL)
-    return NULL;
-  pthread_mutex_init(&p->lock, NULL);
-  pthread_cond_init(&p->work, NULL);
-  pthread_cond_init(&p->done, NULL);
-  for (; p->nthreads < MEMORY_WORKERS - 1; p->nthreads++)
-    if (pthread_create(&p->threads[p->nthreads], NULL, pool_main, p) != 0)
-      break;
-  if (p->nthreads == 0) {
-    pool_destroy(p);
-    return NULL;
-  }
-  return p;
-}
-
-/* Runs the memory calls, on the pool's threads too when there are enough.
- * 0 or -ENOTCONN (the connection is then closed). */
+/* The per-domain memory calls of one read, one after the other on the
+ * reading thread. Concurrency does not pay here (bench/README.md, 1,000
+ * test-driver domains): four calls in flight on one connection cost about
+ * 15 % more CPU per read (libvirt's client hands the connection's socket
+ * from thread to thread) for about 10 % less wall time; two connections,
+ * or visiting domains while the calls go on, no less wall time at all
+ * (libvirtd serves the calls mostly on one thread, and the two cores are
+ * shared with collectd's write threads). 0 or -ENOTCONN (the connection
+ * is then closed). */
 static int run_memory_calls(hv_t *ins, read_slot_t *slots, const int *todo,
                             int count) {
-  memory_job_t job = {
-      .conn = ins->conn, .slots = slots, .todo = todo, .count = count};
-  atomic_init(&job.next, 0);
-  atomic_init(&job.lost, false);
-  pthread_mutex_init(&job.lock, NULL);
-  int helpers = count / MEMORY_CALLS_PER_WORKER - 1;
-  if (helpers > MEMORY_WORKERS - 1)
-    helpers = MEMORY_WORKERS - 1;
-  if (helpers > 0 && ins->pool == NULL)
-    ins->pool = pool_create(); /* NULL: this thread does it all */
-  struct memory_pool *p = helpers > 0 ? ins->pool : NULL;
-  if (p != NULL) {
-    pthread_mutex_lock(&p->lock);
-    p->job = &job;
-    p->wanted = helpers;
-    p->taken = 0;
-    p->generation++;
-    pthread_cond_broadcast(&p->work);
-    pthread_mutex_unlock(&p->lock);
+  char err[256];
+  for (int k = 0; k < count; k++) {
+    read_slot_t *slot = &slots[todo[k]];
+    if (memory_stats_call(ins->conn, slot->d.handle, &slot->d.mem, err,
+                          sizeof(err)) < 0) {
+      snprintf(ins->error, sizeof(ins->error), "%s", err);
+      lv_disconnect(ins);
+      return -ENOTCONN;
+    }
   }
-  memory_worker(&job); /* this thread works too */
-  if (p != NULL) {
-    pthread_mutex_lock(&p->lock);
-    p->wanted = p->taken; /* closed: no thread takes it from now on */
-    while (p->busy > 0)
-      pthread_cond_wait(&p->done, &p->lock);
-    p->job = NULL;
-    pthread_mutex_unlock(&p->lock);
-  }
-  pthread_mutex_destroy(&job.lock);
-  if (!atomic_load(&job.lost))
-    return 0;
-  snprintf(ins->error, sizeof(ins->error), "%s", job.error);
-  lv_disconnect(ins);
-  return -ENOTCONN;
+  return 0;
 }
 
 /* Fills a slot from a bulk record. Returns whether the domain needs the
@@ -512,12 +381,18 @@ static int lv_read(hv_t *ins, hv_visit_fn visit, void *user_data) {
   if (ntodo > 0 && (rc = run_memory_calls(ins, slots, todo, ntodo)) != 0)
     goto cleanup;
 
+  /* Every call before the first visit, so that the visits run back to
+   * back: when they dispatched values, a call between two of them let
+   * collectd's write threads fall asleep and be woken again for each
+   * domain (bench/README.md: twice their CPU). */
+  for (int i = 0; i < n && ins->want_vcpus; i++)
+    if (!slots[i].skip && slots[i].d.active && slots[i].d.vcpus == 0)
+      slots[i].d.vcpus = info_vcpus(ins, records[i]->dom);
+
   int visited = 0;
   for (int i = 0; i < n && rc == 0; i++) {
     if (slots[i].skip)
       continue;
-    if (ins->want_vcpus && slots[i].d.active && slots[i].d.vcpus == 0)
-      slots[i].d.vcpus = info_vcpus(ins, records[i]->dom);
     visited++;
     rc = visit(&slots[i].d, user_data);
   }

@@ -131,6 +131,14 @@ typedef struct domain_entry {
   int attrs_id;         /* libvirt id at that read (a new id: restarted) */
   bool attrs_logged;    /* the XML could not be read: logged */
   unsigned attrs_epoch; /* reader.attrs_epoch at that read */
+  /* Its memory figures of the read cycle fig_generation, dispatched by the
+   * read callback after the cycle, with the states: collectd's write
+   * threads then get every value list of a read in one burst (between
+   * two dispatches spread over a cycle they fall asleep and are woken
+   * again: bench/README.md). name: the domain's, as of that read. */
+  ms_figures_t fig;
+  unsigned fig_generation;
+  char *name;
 } domain_entry_t;
 
 static domain_entry_t *domain_entry_get(const char *uuid) {
@@ -145,7 +153,30 @@ static domain_entry_t *domain_entry_get(const char *uuid) {
   return e;
 }
 
-static void domain_entry_free(uuid_map_node_t *node) { free(node); }
+static void domain_entry_free(uuid_map_node_t *node) {
+  free(((domain_entry_t *)node)->name);
+  free(node);
+}
+
+/* 0, or -ENOMEM (the previous name is kept). */
+static int domain_entry_set_name(domain_entry_t *e, const char *name) {
+  if (e->name != NULL && strcmp(e->name, name) == 0)
+    return 0;
+  char *copy = strdup(name);
+  if (copy == NULL)
+    return -ENOMEM;
+  free(e->name);
+  e->name = copy;
+  return 0;
+}
+
+static int submit_memory_cb(uuid_map_node_t *node, void *user_data) {
+  (void)user_data;
+  domain_entry_t *e = (domain_entry_t *)node;
+  if (e->fig_generation == reader.generation && e->name != NULL)
+    vd_memory(e->name, e->node.uuid, &e->fig);
+  return 0;
+}
 
 static bool domain_entry_unseen(uuid_map_node_t *node, void *user_data) {
   (void)user_data;
@@ -670,7 +701,12 @@ static int read_domain(const hv_domain_t *d, void *user_data) {
   mw_judge(&e->watch, &in, &out);
   log_memory(d->name, &out);
 
-  vd_memory(d->name, d->uuid, &out.fig);
+  if (domain_entry_set_name(e, d->name) != 0) {
+    ERROR(PLUGIN_NAME " plugin: out of memory");
+    return 0;
+  }
+  e->fig = out.fig;
+  e->fig_generation = reader.generation;
   return 0;
 }
 
@@ -842,6 +878,9 @@ static int vi_read(void) {
   if (!reader_cycle(&selected, &duration_ns))
     return 0;
 
+  /* The cycle is finished: the reader thread does not touch its entries
+   * again before the next rt_cycle. */
+  uuid_map_foreach(&reader.domains, submit_memory_cb, NULL);
   uint64_t now = now_ms();
   pthread_mutex_lock(&shared.lock);
   st_foreach(shared.tracker, now, submit_states_cb, NULL);

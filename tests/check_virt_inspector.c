@@ -791,6 +791,33 @@ START_TEST(test_shutdown_waits_for_a_short_hang) {
 }
 END_TEST
 
+/* A read's memory values come with its states, after its cycle: a cycle
+ * held by a hung call dispatches none of them, not even those of the
+ * domains visited before the hang; they come once a cycle finishes. */
+START_TEST(test_memory_values_wait_for_the_cycle) {
+  add_guest(U1, "web1", 7, 100, QEMU_P10);
+  start(NULL);
+  read_once();
+  ck_assert(dispatched("web1", "memory", "used"));
+  /* A new domain, visited after web1: its first visit reads its balloon
+   * XML, and that call hangs. */
+  add_guest(U2, "web2", 8, 100, QEMU_P10);
+  hv_fake_hang(HV_FAKE_BALLOON);
+  stub_clear();
+  timed_read();
+  ck_assert(hv_fake_wait_hung(5000));
+  ck_assert_uint_eq(stub_value_count_for("web1"), 0);
+  ck_assert_uint_eq(stub_value_count_for("web2"), 0);
+  hv_fake_release();
+  ck_assert(vi_priv_wait_idle(5000));
+  read_once();
+  ck_assert(dispatched("web1", "memory", "used"));
+  ck_assert(dispatched("web2", "memory", "used"));
+  ck_assert(dispatched("web1", "duration", "running"));
+  stub_shutdown();
+}
+END_TEST
+
 /* ---- persistence off, a StateFile that is not ours ---- */
 
 static void state_file_off(oconfig_item_t *b) {
@@ -1220,6 +1247,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_hung_read_bounded);
   tcase_add_test(tc, test_shutdown_bounded_when_hung);
   tcase_add_test(tc, test_shutdown_waits_for_a_short_hang);
+  tcase_add_test(tc, test_memory_values_wait_for_the_cycle);
   tcase_add_test(tc, test_state_file_off);
   tcase_add_test(tc, test_state_file_fifo_left_alone);
   tcase_add_test(tc, test_quoted_booleans);
