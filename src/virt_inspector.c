@@ -81,6 +81,7 @@ static struct {
   c_complain_t events_complaint;
   c_complain_t save_complaint;
   c_complain_t thread_complaint;
+  c_complain_t slow_complaint;
   bool events_ever_connected;
   unsigned attrs_epoch; /* bumped when events reconnect: TimeBy re-read */
   bool evidence;        /* a local QEMU URI: /proc shows its processes */
@@ -91,6 +92,7 @@ static struct {
     .events_complaint = C_COMPLAIN_INIT_STATIC,
     .save_complaint = C_COMPLAIN_INIT_STATIC,
     .thread_complaint = C_COMPLAIN_INIT_STATIC,
+    .slow_complaint = C_COMPLAIN_INIT_STATIC,
 };
 
 static persist_t *store;
@@ -838,12 +840,15 @@ static int reader_spawn(pthread_t *thread, void *(*start)(void *), void *arg) {
 }
 
 /* Asks the reader thread for a cycle and waits at most READ_WAIT of an
- * Interval; logs a hang once, and its end. Returns whether a cycle
- * finished since the previous call (its results in *selected, *ns). */
-static bool reader_cycle(int *selected, uint64_t *ns) {
+ * Interval, or takes the one that finished since the previous call; logs a
+ * hang once, and its end, and reads slower than the wait. Returns whether
+ * there is a finished cycle to dispatch (its results in *selected, *ns);
+ * *ask_next: ask for the next cycle once they are dispatched. */
+static bool reader_cycle(int *selected, uint64_t *ns, bool *ask_next) {
   uint64_t wait_ms =
       (uint64_t)(READ_WAIT * (double)CDTIME_T_TO_MS(plugin_get_interval()));
   rt_outcome_t o;
+  *ask_next = false;
   int rc = rt_cycle(wait_ms, &o);
   if (rc != 0) {
     c_complain_once(
@@ -864,22 +869,36 @@ static bool reader_cycle(int *selected, uint64_t *ns) {
   else if (o.hang_ended)
     INFO(PLUGIN_NAME " plugin: libvirt connection \"%s\" answers again.",
          conf.uri);
+  if (o.slow_started)
+    c_complain_once(
+        LOG_WARNING, &reader.slow_complaint,
+        PLUGIN_NAME
+        " plugin: a read of libvirt connection \"%s\" took %.1f s, longer than 0.8 Interval (%.1f s): while reads are this slow, each one is dispatched at the next Interval (values late, and every other Interval for reads longer than one); give this host a longer Interval.",
+        conf.uri, (double)o.duration_ns / 1e9, (double)wait_ms / 1000.0);
+  else if (o.slow_ended)
+    c_release(
+        LOG_INFO, &reader.slow_complaint,
+        PLUGIN_NAME
+        " plugin: reads of libvirt connection \"%s\" finish within 0.8 Interval again.",
+        conf.uri);
   *selected = o.selected;
   *ns = o.duration_ns;
+  *ask_next = o.ask_next;
   return o.finished;
 }
 
 static int vi_read(void) {
   int selected = 0;
   uint64_t duration_ns = 0;
+  bool ask_next;
   /* Nothing is dispatched without a finished cycle: no evidence, no
    * value. This also keeps the tracker's dispatched floor from passing the
    * time of a poll still under way. */
-  if (!reader_cycle(&selected, &duration_ns))
+  if (!reader_cycle(&selected, &duration_ns, &ask_next))
     return 0;
 
   /* The cycle is finished: the reader thread does not touch its entries
-   * again before the next rt_cycle. */
+   * again before the next cycle is asked for. */
   uuid_map_foreach(&reader.domains, submit_memory_cb, NULL);
   uint64_t now = now_ms();
   pthread_mutex_lock(&shared.lock);
@@ -890,6 +909,9 @@ static int vi_read(void) {
     save_state(now, false);
 
   vd_health(selected, duration_ns);
+  /* A slow cycle was taken late: the next one runs until the next read. */
+  if (ask_next)
+    rt_ask();
   /* Always 0: a failing read callback would make collectd back off for up
    * to a day, and we want to reconnect at the next interval. */
   return 0;

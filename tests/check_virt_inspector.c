@@ -697,6 +697,7 @@ static uint64_t timed_read(void) {
 }
 
 #define HANG_WARNING "libvirt connection \"fake:///\" has not answered for"
+#define SLOW_WARNING "longer than 0.8 Interval"
 
 START_TEST(test_hung_read_bounded) {
   hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
@@ -734,10 +735,89 @@ START_TEST(test_hung_read_bounded) {
   ck_assert(vi_priv_wait_idle(5000));
   clock_ms += 1000;
   uint64_t now = clock_ms;
-  timed_read();
+  ck_assert_uint_lt(timed_read(), 200);
   ck_assert_int_eq(stub_log_count(LOG_INFO, "answers again"), 1);
   ck_assert_double_eq_tol(gauge("web1", "duration", "running"),
                           r0 + (double)(now - c0) / 1000.0, 1e-9);
+  /* That read took long, so the next one was asked for at once; it is
+   * quick: no more lines (one slow read is not a slow host). */
+  ck_assert(vi_priv_wait_idle(5000));
+  clock_ms += 1000;
+  now = clock_ms;
+  stub_clear_values();
+  timed_read();
+  ck_assert_double_eq_tol(gauge("web1", "duration", "running"),
+                          r0 + (double)(now - c0) / 1000.0, 1e-9);
+  ck_assert_int_eq(stub_log_count(LOG_WARNING, SLOW_WARNING), 0);
+  ck_assert_int_eq(stub_log_count(LOG_INFO, "again"), 1);
+  ck_assert_int_eq(stub_log_count(LOG_WARNING, HANG_WARNING), 1);
+  stub_shutdown();
+}
+END_TEST
+
+/* Reads slower than 0.8 Interval (10,000 domains at Interval 1): each one
+ * is collected by the next read that finds it finished, even when the read
+ * it would start is slow too, and the next one is asked for right then:
+ * values every other Interval, never none at all. The first two reads
+ * found under way may be hangs: a WARNING each, and an INFO when each
+ * ends; from the second slow read in a row on, one WARNING says reads are
+ * slow, and a read found under way is a hang only once it has run twice as
+ * long as the last: quiet until one INFO when reads are quick again. */
+START_TEST(test_slow_reads_collected) {
+  hv_fake_domain(U1, "web1", 7, HV_RUNNING, 1);
+  start(NULL);
+  uint64_t c0 = clock_ms;
+  read_once();
+  double r0 = gauge("web1", "duration", "running");
+
+  stub_clear();
+  hv_fake_hang(HV_FAKE_READ);
+  timed_read(); /* its caller stops waiting at 0.8 Interval */
+  for (int i = 1; i <= 3; i++) {
+    ck_assert(hv_fake_wait_hung(5000));
+    ck_assert_uint_eq(stub_value_count_for("web1"), 0);
+    clock_ms += 1000;
+    /* One Interval later the read is still under way... */
+    uint64_t held = timed_read();
+    ck_assert_msg(held < 200, "read held %ju ms", (uintmax_t)held);
+    ck_assert_uint_eq(stub_value_count_for("web1"), 0);
+    ck_assert_int_eq(stub_log_count(LOG_WARNING, HANG_WARNING), i == 1 ? 1 : 2);
+    /* ... and it finishes before the next, which is slow too. */
+    hv_fake_release();
+    ck_assert(vi_priv_wait_idle(5000));
+    hv_fake_hang(HV_FAKE_READ);
+    clock_ms += 1000;
+    uint64_t now = clock_ms;
+    held = timed_read();
+    ck_assert_msg(held < 200, "collecting read held %ju ms", (uintmax_t)held);
+    ck_assert_double_eq_tol(gauge("web1", "duration", "running"),
+                            r0 + (double)(now - c0) / 1000.0, 1e-9);
+    ck_assert_int_eq(stub_log_count(LOG_INFO, "answers again"), i == 1 ? 1 : 2);
+    ck_assert_int_eq(stub_log_count(LOG_WARNING, SLOW_WARNING), i >= 2);
+    stub_clear_values();
+  }
+  /* The next read was asked for when the last one was collected; it
+   * finishes before the next Interval. */
+  ck_assert(hv_fake_wait_hung(5000));
+  hv_fake_release();
+  ck_assert(vi_priv_wait_idle(5000));
+  clock_ms += 1000;
+  timed_read();
+  ck_assert(dispatched("web1", "duration", "running"));
+  ck_assert_int_eq(stub_log_count(LOG_INFO, "answers again"), 2);
+  ck_assert_int_eq(stub_log_count(LOG_INFO, "within 0.8 Interval again"), 1);
+  ck_assert_int_eq(stub_log_count(LOG_WARNING, HANG_WARNING), 2);
+  /* From then on every read waits for its own. */
+  stub_clear();
+  clock_ms += 1000;
+  uint64_t now = clock_ms;
+  hv_fake_domain(U1, "web1", 7, HV_PAUSED, 1);
+  ck_assert_uint_lt(timed_read(), 200);
+  ck_assert_double_eq_tol(gauge("web1", "domain_state", NULL), HV_PAUSED, 1e-9);
+  ck_assert_double_eq_tol(gauge("web1", "duration", "running"),
+                          r0 + (double)(now - c0) / 1000.0, 1e-9);
+  ck_assert_int_eq(stub_log_count(LOG_WARNING, HANG_WARNING), 0);
+  ck_assert_int_eq(stub_log_count(LOG_WARNING, SLOW_WARNING), 0);
   stub_shutdown();
 }
 END_TEST
@@ -1245,6 +1325,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_corrupt_state_file_moved_aside);
   tcase_add_test(tc, test_periodic_save);
   tcase_add_test(tc, test_hung_read_bounded);
+  tcase_add_test(tc, test_slow_reads_collected);
   tcase_add_test(tc, test_shutdown_bounded_when_hung);
   tcase_add_test(tc, test_shutdown_waits_for_a_short_hang);
   tcase_add_test(tc, test_memory_values_wait_for_the_cycle);

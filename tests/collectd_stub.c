@@ -41,6 +41,12 @@ void stub_clear(void) {
   pthread_mutex_unlock(&lock);
 }
 
+void stub_clear_values(void) {
+  pthread_mutex_lock(&lock);
+  nvalues = 0;
+  pthread_mutex_unlock(&lock);
+}
+
 /* ---- recording ---- */
 
 int plugin_dispatch_values(value_list_t const *vl) {

@@ -37,6 +37,8 @@ typedef struct {
 
 /* Forgets what was recorded (not the registrations). */
 void stub_clear(void);
+/* Forgets the values only (the log stays). */
+void stub_clear_values(void);
 
 size_t stub_value_count(void);
 /* The last value list dispatched with that identifier (host "" is
