@@ -11,7 +11,7 @@
 #      too slow; values resume by themselves, and duration-running and
 #      duration-total grew by exactly the time between the two csv rows
 #      (the outage credited to running)
-#   1b. libvirtd stopped from just before to 0.9 s after each read tick, 8
+#   1b. libvirtd stopped from just before to 0.85 s after each read tick, 8
 #      times: every read outlasts 0.8 Interval. Each one is dispatched by
 #      the next tick (rows keep coming, totals exact), one WARNING says
 #      reads are slow, one INFO when they are quick again, no hang reported
@@ -126,17 +126,19 @@ sleep_until() {
 }
 SLOW_RE="virt_inspector plugin: a read of libvirt connection .* took [0-9.]+ s, longer than 0.8 Interval"
 
-note "1b. libvirtd stopped from 0.1 s before to 0.9 s after each of 8 read ticks: every read outlasts 0.8 Interval"
+note "1b. libvirtd stopped from 0.05 s before to 0.85 s after each of 8 read ticks: every read outlasts 0.8 Interval"
 # collectd reads at a fixed phase; a row is written a few ms after its tick.
+# libvirtd runs 0.1 s of each Interval (from 0.85 to 0.95 after a tick):
+# the read asked at a tick answers after 0.85 s, before the next tick.
 wait_csv_newer "$ID/duration-total" "${EPOCHREALTIME/,/.}" 5 || e2e_bail "no rows before 1b"
 read -r es tots <<<"$(row "$ID/duration-total")"
 read -r ers runs <<<"$(row "$ID/duration-running")"
 n_slow0=$(csv_rows "$ID/duration-total")
 tick=$(calc 'e - 0.01 + 2' e="$es")
 for _ in 1 2 3 4 5 6 7 8; do
-    sleep_until "$(calc 't - 0.1' t="$tick")"
+    sleep_until "$(calc 't - 0.05' t="$tick")"
     kill -STOP "$LIBVIRTD_PID"
-    sleep_until "$(calc 't + 0.9' t="$tick")"
+    sleep_until "$(calc 't + 0.85' t="$tick")"
     kill -CONT "$LIBVIRTD_PID"
     tick=$(calc 't + 1' t="$tick")
 done
