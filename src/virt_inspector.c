@@ -134,12 +134,15 @@ typedef struct domain_entry {
   bool attrs_logged;    /* the XML could not be read: logged */
   unsigned attrs_epoch; /* reader.attrs_epoch at that read */
   /* Its memory figures of the read cycle fig_generation, dispatched by the
-   * read callback after the cycle, with the states: collectd's write
-   * threads then get every value list of a read in one burst (between
-   * two dispatches spread over a cycle they fall asleep and are woken
-   * again: bench/README.md). name: the domain's, as of that read. */
+   * read callback after the cycle, just before its states: collectd's
+   * write threads then get every value list of a read in one burst
+   * (between two dispatches spread over a cycle they fall asleep and are
+   * woken again), a domain's together (its cache entries are neighbours:
+   * 5-8 % less CPU in the write threads than all memory values first,
+   * bench/README.md). name: the domain's, as of that read. */
   ms_figures_t fig;
   unsigned fig_generation;
+  unsigned fig_sent; /* the cycle whose figures were dispatched */
   char *name;
 } domain_entry_t;
 
@@ -172,11 +175,18 @@ static int domain_entry_set_name(domain_entry_t *e, const char *name) {
   return 0;
 }
 
+/* A domain's memory figures of the last cycle, once. */
+static void submit_memory(domain_entry_t *e) {
+  if (e->fig_generation == reader.generation && e->name != NULL &&
+      e->fig_sent != reader.generation) {
+    e->fig_sent = reader.generation;
+    vd_memory(e->name, e->node.uuid, &e->fig);
+  }
+}
+
 static int submit_memory_cb(uuid_map_node_t *node, void *user_data) {
   (void)user_data;
-  domain_entry_t *e = (domain_entry_t *)node;
-  if (e->fig_generation == reader.generation && e->name != NULL)
-    vd_memory(e->name, e->node.uuid, &e->fig);
+  submit_memory((domain_entry_t *)node);
   return 0;
 }
 
@@ -330,6 +340,10 @@ static void submit_attributes(const st_view_t *v) {
 static int submit_states_cb(const st_view_t *v, void *user_data) {
   (void)user_data;
   if (v->present) {
+    domain_entry_t *e =
+        (domain_entry_t *)uuid_map_find(&reader.domains, v->uuid);
+    if (e != NULL)
+      submit_memory(e);
     vd_states(v);
     submit_attributes(v);
     return 0;
@@ -898,13 +912,14 @@ static int vi_read(void) {
     return 0;
 
   /* The cycle is finished: the reader thread does not touch its entries
-   * again before the next cycle is asked for. */
-  uuid_map_foreach(&reader.domains, submit_memory_cb, NULL);
+   * again before the next cycle is asked for. Each domain's memory values
+   * go with its states; then those of a domain the tracker did not take. */
   uint64_t now = now_ms();
   pthread_mutex_lock(&shared.lock);
   st_foreach(shared.tracker, now, submit_states_cb, NULL);
   shared.floor_ms = now;
   pthread_mutex_unlock(&shared.lock);
+  uuid_map_foreach(&reader.domains, submit_memory_cb, NULL);
   if (persist_due(store, now))
     save_state(now, false);
 

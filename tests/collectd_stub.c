@@ -74,6 +74,15 @@ size_t stub_value_count(void) {
   return n;
 }
 
+bool stub_value_at(size_t i, stub_value_t *out) {
+  pthread_mutex_lock(&lock);
+  bool ok = i < nvalues;
+  if (ok)
+    *out = values[i];
+  pthread_mutex_unlock(&lock);
+  return ok;
+}
+
 const stub_value_t *stub_value(const char *host, const char *plugin_instance,
                                const char *type, const char *type_instance) {
   const stub_value_t *found = NULL;

@@ -45,6 +45,9 @@ size_t stub_value_count(void);
  * collectd's Hostname; NULL type_instance matches ""), or NULL. */
 const stub_value_t *stub_value(const char *host, const char *plugin_instance,
                                const char *type, const char *type_instance);
+/* The i-th value list dispatched since the last clear (a copy), in the
+ * order of dispatch: false past the last. */
+bool stub_value_at(size_t i, stub_value_t *out);
 /* How many were dispatched with that plugin instance. */
 size_t stub_value_count_for(const char *plugin_instance);
 
