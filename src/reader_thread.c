@@ -137,12 +137,12 @@ int rt_cycle(uint64_t wait_ms, rt_outcome_t *out) {
     rt.hanging = false;
   } else {
     rt.seen_busy = true;
-    /* After two slow cycles in a row (not one: it may have been a hang),
-     * one is hung once it has run twice as long as the last (and as the
-     * wait). */
+    /* Hung: under way for at least the wait (not a cycle just asked for
+     * by a late collection); after two slow cycles in a row (not one: it
+     * may have been a hang), for twice as long as the last. */
     uint64_t last_ms = rt.duration_ns / 1000000ULL;
     uint64_t hung_ms =
-        rt.slow_run < 2 ? 0 : 2 * (last_ms > wait_ms ? last_ms : wait_ms);
+        rt.slow_run < 2 || last_ms < wait_ms ? wait_ms : 2 * last_ms;
     out->hang_started = !asked_now && !rt.hanging && out->waited_ms >= hung_ms;
     if (out->hang_started)
       rt.hanging = true;

@@ -44,9 +44,9 @@ typedef struct {
  * (asking for nothing: its results are the caller's until it asks again).
  * Otherwise asks for a cycle unless one is under way, starting the thread
  * at the first call, and waits for it at most wait_ms. A cycle is slow
- * when it outlasts wait_ms or a call finds it under way; after two slow
- * ones in a row, a call finding one under way reports a hang only once it
- * has run twice as long as the last (and as wait_ms). 0, or -errno when
+ * when it outlasts wait_ms or a call finds it under way. A call finding
+ * one under way reports a hang once it has run for wait_ms, and after two
+ * slow ones in a row for twice as long as the last. 0, or -errno when
  * the thread cannot be
  * started (nothing asked: the caller reads itself). */
 int rt_cycle(uint64_t wait_ms, rt_outcome_t *out);
