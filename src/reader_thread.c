@@ -14,10 +14,13 @@ static struct {
   rt_exit_fn on_exit;
   rt_spawn_fn spawn;
   pthread_t thread;
-  bool started;     /* the thread exists (or was left behind) */
-  bool pending;     /* a cycle asked for, not taken yet */
-  bool busy;        /* a cycle asked for or running */
-  atomic_bool stop; /* finish, run on_exit, exit */
+  bool started;      /* the thread exists (or was left behind) */
+  bool pending;      /* a cycle asked for, not taken yet */
+  bool busy;         /* a cycle asked for or running */
+  bool uncollected;  /* a cycle finished that no rt_cycle has reported */
+  bool seen_busy;    /* a call found the running (or last) cycle unfinished */
+  unsigned slow_run; /* slow cycles reported in a row (see rt_cycle) */
+  atomic_bool stop;  /* finish, run on_exit, exit */
   bool exited;
   bool abandoned;    /* left behind by rt_stop */
   uint64_t asked_ms; /* when the running (or last) cycle was asked for */
@@ -81,6 +84,7 @@ static void *rt_main(void *arg) {
     rt.selected = selected;
     rt.duration_ns = duration;
     rt.busy = false;
+    rt.uncollected = true;
     pthread_cond_broadcast(&rt.cond);
   }
   pthread_mutex_unlock(&rt.lock);
@@ -90,6 +94,14 @@ static void *rt_main(void *arg) {
   pthread_cond_broadcast(&rt.cond);
   pthread_mutex_unlock(&rt.lock);
   return NULL;
+}
+
+/* Asks for a cycle (lock held, none under way). */
+static void ask(void) {
+  rt.busy = rt.pending = true;
+  rt.seen_busy = false;
+  rt.asked_ms = rt_monotonic_ms();
+  pthread_cond_broadcast(&rt.cond);
 }
 
 int rt_cycle(uint64_t wait_ms, rt_outcome_t *out) {
@@ -103,28 +115,49 @@ int rt_cycle(uint64_t wait_ms, rt_outcome_t *out) {
     }
     rt.started = true;
   }
-  uint64_t now = rt_monotonic_ms();
   bool asked_now = false;
-  if (!rt.busy) {
-    rt.busy = rt.pending = true;
-    rt.asked_ms = now;
+  if (!rt.busy && !rt.uncollected) {
+    ask();
     asked_now = true;
-    pthread_cond_broadcast(&rt.cond);
-    while (rt.busy && wait_until(now + wait_ms))
+    uint64_t until = rt.asked_ms + wait_ms;
+    while (rt.busy && wait_until(until))
       ;
   }
   out->finished = !rt.busy;
   out->waited_ms = rt_monotonic_ms() - rt.asked_ms;
-  out->hang_started = !out->finished && !asked_now && !rt.hanging;
-  out->hang_ended = out->finished && rt.hanging;
-  if (out->hang_started)
-    rt.hanging = true;
-  if (out->hang_ended)
+  if (out->finished) {
+    rt.uncollected = false;
+    /* Slow: it outlasted the wait, or a call found it under way. */
+    bool slow = rt.seen_busy || rt.duration_ns >= wait_ms * 1000000ULL;
+    out->ask_next = slow;
+    out->slow_started = slow && rt.slow_run == 1;
+    out->slow_ended = !slow && rt.slow_run >= 2;
+    rt.slow_run = slow ? rt.slow_run + 1 : 0;
+    out->hang_ended = rt.hanging;
     rt.hanging = false;
+  } else {
+    rt.seen_busy = true;
+    /* Hung: under way for at least the wait (not a cycle just asked for
+     * by a late collection); after two slow cycles in a row (not one: it
+     * may have been a hang), for twice as long as the last. */
+    uint64_t last_ms = rt.duration_ns / 1000000ULL;
+    uint64_t hung_ms =
+        rt.slow_run < 2 || last_ms < wait_ms ? wait_ms : 2 * last_ms;
+    out->hang_started = !asked_now && !rt.hanging && out->waited_ms >= hung_ms;
+    if (out->hang_started)
+      rt.hanging = true;
+  }
   out->selected = rt.selected;
   out->duration_ns = rt.duration_ns;
   pthread_mutex_unlock(&rt.lock);
   return 0;
+}
+
+void rt_ask(void) {
+  pthread_mutex_lock(&rt.lock);
+  if (rt.started && !rt.busy && !rt.uncollected && !atomic_load(&rt.stop))
+    ask();
+  pthread_mutex_unlock(&rt.lock);
 }
 
 bool rt_stopping(void) { return atomic_load(&rt.stop); }
@@ -173,6 +206,8 @@ void rt_reset(void) {
   pthread_mutex_lock(&rt.lock);
   rt.started = rt.pending = rt.busy = rt.exited = false;
   rt.abandoned = rt.hanging = false;
+  rt.uncollected = rt.seen_busy = false;
+  rt.slow_run = 0;
   atomic_store(&rt.stop, false);
   pthread_mutex_unlock(&rt.lock);
 }

@@ -27,18 +27,33 @@ typedef int (*rt_spawn_fn)(pthread_t *thread, void *(*start)(void *),
 void rt_init(rt_cycle_fn cycle, rt_exit_fn on_exit, rt_spawn_fn spawn);
 
 typedef struct {
-  bool finished;        /* a cycle finished since the previous rt_cycle */
+  bool finished;        /* a cycle finished that no call had reported */
   bool hang_started;    /* first call to find a cycle still running */
   bool hang_ended;      /* finished after a reported hang */
+  bool ask_next;        /* the cycle was slow: call rt_ask once its results
+                           are used, so that the next one runs meanwhile */
+  bool slow_started;    /* the second slow cycle in a row (the first may
+                           have been a hang) */
+  bool slow_ended;      /* a quick cycle after slow_started */
   uint64_t waited_ms;   /* since the running (or last) cycle was asked for */
   int selected;         /* of the last finished cycle */
   uint64_t duration_ns; /* of the last finished cycle */
 } rt_outcome_t;
 
-/* Asks for a cycle unless one is under way, starting the thread at the
- * first call, and waits for it at most wait_ms. 0, or -errno when the
- * thread cannot be started (nothing asked: the caller reads itself). */
+/* Reports a finished cycle no call has reported yet, if there is one
+ * (asking for nothing: its results are the caller's until it asks again).
+ * Otherwise asks for a cycle unless one is under way, starting the thread
+ * at the first call, and waits for it at most wait_ms. A cycle is slow
+ * when it outlasts wait_ms or a call finds it under way. A call finding
+ * one under way reports a hang once it has run for wait_ms, and after two
+ * slow ones in a row for twice as long as the last. 0, or -errno when
+ * the thread cannot be
+ * started (nothing asked: the caller reads itself). */
 int rt_cycle(uint64_t wait_ms, rt_outcome_t *out);
+
+/* Asks for a cycle without waiting (after a slow one: ask_next), unless
+ * one is under way or unreported, or shutdown began. */
+void rt_ask(void);
 
 /* Whether shutdown asked the thread to finish (a cycle cuts itself short). */
 bool rt_stopping(void);

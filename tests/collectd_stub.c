@@ -41,6 +41,12 @@ void stub_clear(void) {
   pthread_mutex_unlock(&lock);
 }
 
+void stub_clear_values(void) {
+  pthread_mutex_lock(&lock);
+  nvalues = 0;
+  pthread_mutex_unlock(&lock);
+}
+
 /* ---- recording ---- */
 
 int plugin_dispatch_values(value_list_t const *vl) {
@@ -66,6 +72,15 @@ size_t stub_value_count(void) {
   size_t n = nvalues;
   pthread_mutex_unlock(&lock);
   return n;
+}
+
+bool stub_value_at(size_t i, stub_value_t *out) {
+  pthread_mutex_lock(&lock);
+  bool ok = i < nvalues;
+  if (ok)
+    *out = values[i];
+  pthread_mutex_unlock(&lock);
+  return ok;
 }
 
 const stub_value_t *stub_value(const char *host, const char *plugin_instance,

@@ -37,12 +37,17 @@ typedef struct {
 
 /* Forgets what was recorded (not the registrations). */
 void stub_clear(void);
+/* Forgets the values only (the log stays). */
+void stub_clear_values(void);
 
 size_t stub_value_count(void);
 /* The last value list dispatched with that identifier (host "" is
  * collectd's Hostname; NULL type_instance matches ""), or NULL. */
 const stub_value_t *stub_value(const char *host, const char *plugin_instance,
                                const char *type, const char *type_instance);
+/* The i-th value list dispatched since the last clear (a copy), in the
+ * order of dispatch: false past the last. */
+bool stub_value_at(size_t i, stub_value_t *out);
 /* How many were dispatched with that plugin instance. */
 size_t stub_value_count_for(const char *plugin_instance);
 

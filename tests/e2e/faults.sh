@@ -11,6 +11,10 @@
 #      too slow; values resume by themselves, and duration-running and
 #      duration-total grew by exactly the time between the two csv rows
 #      (the outage credited to running)
+#   1b. libvirtd stopped from just before to 0.85 s after each read tick, 8
+#      times: every read outlasts 0.8 Interval. Each one is dispatched by
+#      the next tick (rows keep coming, totals exact), one WARNING says
+#      reads are slow, one INFO when they are quick again, no hang reported
 #   2. libvirtd hung, then collectd stopped (SIGTERM): collectd exits within
 #      5 s (the plugin leaves its stuck thread after 2 s), and the state file
 #      was written at that shutdown with the totals of the last row plus the
@@ -110,6 +114,56 @@ assert_count_log "\[info\] virt_inspector plugin: libvirt connection .* answers 
     "one INFO when libvirtd answers again"
 assert_no_log "read-function of the .virt_inspector. plugin took" \
     "collectd never reports our read as too slow"
+
+# --------------------- 1b. libvirtd slow: every read outlasts 0.8 Interval ----
+
+# sleep_until EPOCH: the injected fault's own timing (not synchronisation)
+sleep_until() {
+    local d
+    d=$(calc 't - n' t="$1" n="${EPOCHREALTIME/,/.}")
+    awk -v d="$d" 'BEGIN { exit !(d > 0) }' && sleep "$d"
+    return 0
+}
+SLOW_RE="virt_inspector plugin: a read of libvirt connection .* took [0-9.]+ s, longer than 0.8 Interval"
+
+note "1b. libvirtd stopped from 0.05 s before to 0.85 s after each of 8 read ticks: every read outlasts 0.8 Interval"
+# collectd reads at a fixed phase; a row is written a few ms after its tick.
+# libvirtd runs 0.1 s of each Interval (from 0.85 to 0.95 after a tick):
+# the read asked at a tick answers after 0.85 s, before the next tick.
+wait_csv_newer "$ID/duration-total" "${EPOCHREALTIME/,/.}" 5 || e2e_bail "no rows before 1b"
+read -r es tots <<<"$(row "$ID/duration-total")"
+read -r ers runs <<<"$(row "$ID/duration-running")"
+n_slow0=$(csv_rows "$ID/duration-total")
+tick=$(calc 'e - 0.01 + 2' e="$es")
+for _ in 1 2 3 4 5 6 7 8; do
+    sleep_until "$(calc 't - 0.05' t="$tick")"
+    kill -STOP "$LIBVIRTD_PID"
+    sleep_until "$(calc 't + 0.85' t="$tick")"
+    kill -CONT "$LIBVIRTD_PID"
+    tick=$(calc 't + 1' t="$tick")
+done
+n_slow=$(( $(csv_rows "$ID/duration-total") - n_slow0 ))
+# Each read is dispatched by the next tick, which asks for the one after:
+# a row at 7 of the 8 ticks (before: none, every read being abandoned).
+check "rows written while every read is slow (8 ticks)" "$n_slow" ">=" 5
+read -r ee tote <<<"$(row "$ID/duration-total")"
+read -r ere rune <<<"$(row "$ID/duration-running")"
+check "duration-total grew by the time between its rows across the slow reads" \
+    "$(calc 'a - b' a="$tote" b="$tots")" "~" "$(calc 'a - b' a="$ee" b="$es")" "$TOL"
+check "duration-running grew by the time between its rows across the slow reads" \
+    "$(calc 'a - b' a="$rune" b="$runs")" "~" "$(calc 'a - b' a="$ere" b="$ers")" "$TOL"
+wait_log "virt_inspector plugin: reads of libvirt connection .* finish within 0.8 Interval again" 5
+assert_count_log "\[warning\] $SLOW_RE" 1 "one WARNING that reads are slower than 0.8 Interval"
+assert_count_log "\[info\] virt_inspector plugin: reads of libvirt connection .* finish within 0.8 Interval again" 1 \
+    "one INFO when reads are quick again"
+assert_count_log "\[warning\] $HANG_RE" 1 "no hang reported for reads that finish (the one WARNING is 1.'s)"
+if wait_csv_newer "$ID/duration-total" "$(calc 't + 1' t="${EPOCHREALTIME/,/.}")" 5; then
+    ok "rows go on after the slow reads"
+else
+    not_ok "rows go on within 5 s after the slow reads"
+fi
+assert_no_log "read-function of the .virt_inspector. plugin took" \
+    "collectd never reports our read as too slow (slow reads)"
 
 # ------------------------ 2. libvirtd hung, collectd stopped meanwhile ----
 
