@@ -53,6 +53,19 @@ row() {
     awk -F, 'NR > 1 { last = $1 " " $2 } END { if (last == "") exit 1; print last }' "$f"
 }
 
+# totals_exact WHEN E0 TOTAL0 ER0 RUNNING0: duration-total and
+# duration-running (their last rows, each read at once) grew by the time
+# between their rows since the rows given: all of it credited to running.
+totals_exact() {
+    local e1 tot1 er1 run1
+    read -r e1 tot1 <<<"$(row "$ID/duration-total")"
+    read -r er1 run1 <<<"$(row "$ID/duration-running")"
+    check "duration-total grew by the time between its rows $1" \
+        "$(calc 'a - b' a="$tot1" b="$3")" "~" "$(calc 'a - b' a="$e1" b="$2")" "$TOL"
+    check "duration-running grew by the time between its rows $1 (credited to running)" \
+        "$(calc 'a - b' a="$run1" b="$5")" "~" "$(calc 'a - b' a="$er1" b="$4")" "$TOL"
+}
+
 # boot_offset: seconds to add to CLOCK_BOOTTIME (the plugin's clock, in the
 # state file) to get the epoch (the csv's clock).
 boot_offset() {
@@ -99,12 +112,7 @@ t_cont=${EPOCHREALTIME/,/.}
 if wait_csv_newer "$ID/duration-total" "$t_cont" 5 &&
     wait_csv_newer "$ID/duration-running" "$t_cont" 5; then
     ok "values resume by themselves after SIGCONT"
-    read -r e1 tot1 <<<"$(row "$ID/duration-total")"
-    read -r er1 run1 <<<"$(row "$ID/duration-running")"
-    check "duration-total grew by the time between its rows across the hang" \
-        "$(calc 'a - b' a="$tot1" b="$tot0")" "~" "$(calc 'a - b' a="$e1" b="$e0")" "$TOL"
-    check "duration-running grew by the time between its rows (outage credited to running)" \
-        "$(calc 'a - b' a="$run1" b="$run0")" "~" "$(calc 'a - b' a="$er1" b="$er0")" "$TOL"
+    totals_exact "across the hang" "$e0" "$tot0" "$er0" "$run0"
 else
     not_ok "values resume within 5 s of SIGCONT"
 fi
@@ -146,12 +154,7 @@ n_slow=$(( $(csv_rows "$ID/duration-total") - n_slow0 ))
 # Each read is dispatched by the next tick, which asks for the one after:
 # a row at 7 of the 8 ticks (before: none, every read being abandoned).
 check "rows written while every read is slow (8 ticks)" "$n_slow" ">=" 5
-read -r ee tote <<<"$(row "$ID/duration-total")"
-read -r ere rune <<<"$(row "$ID/duration-running")"
-check "duration-total grew by the time between its rows across the slow reads" \
-    "$(calc 'a - b' a="$tote" b="$tots")" "~" "$(calc 'a - b' a="$ee" b="$es")" "$TOL"
-check "duration-running grew by the time between its rows across the slow reads" \
-    "$(calc 'a - b' a="$rune" b="$runs")" "~" "$(calc 'a - b' a="$ere" b="$ers")" "$TOL"
+totals_exact "across the slow reads" "$es" "$tots" "$ers" "$runs"
 wait_log "virt_inspector plugin: reads of libvirt connection .* finish within 0.8 Interval again" 5
 assert_count_log "\[warning\] $SLOW_RE" 1 "one WARNING that reads are slower than 0.8 Interval"
 assert_count_log "\[info\] virt_inspector plugin: reads of libvirt connection .* finish within 0.8 Interval again" 1 \
