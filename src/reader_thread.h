@@ -1,6 +1,7 @@
 /* reader_thread.h: the thread that makes every hypervisor call. A read
  * asks it for a cycle and waits a bounded time; a cycle that hangs (a hung
- * libvirtd) holds this thread, never the caller. At shutdown it is asked
+ * libvirtd) holds this thread, never the caller, and one that finishes
+ * late is reported to the next read. At shutdown it is asked
  * to finish; if it does not within the bound it is left behind (detached),
  * and the caller must then not free what it uses.
  *
@@ -46,9 +47,8 @@ typedef struct {
  * at the first call, and waits for it at most wait_ms. A cycle is slow
  * when it outlasts wait_ms or a call finds it under way. A call finding
  * one under way reports a hang once it has run for wait_ms, and after two
- * slow ones in a row for twice as long as the last. 0, or -errno when
- * the thread cannot be
- * started (nothing asked: the caller reads itself). */
+ * slow ones in a row for twice as long as the last. 0, or -errno when the
+ * thread cannot be started (nothing asked: the caller reads itself). */
 int rt_cycle(uint64_t wait_ms, rt_outcome_t *out);
 
 /* Asks for a cycle without waiting (after a slow one: ask_next), unless
