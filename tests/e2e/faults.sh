@@ -125,11 +125,12 @@ assert_no_log "read-function of the .virt_inspector. plugin took" \
 
 # --------------------- 1b. libvirtd slow: every read outlasts 0.8 Interval ----
 
-# sleep_until EPOCH: the injected fault's own timing (not synchronisation)
-sleep_until() {
+# hold_until EPOCH: hold (lib.sh's scripted stint, the suites' only sleep)
+# until EPOCH: the injected fault's own timing, not synchronisation
+hold_until() {
     local d
     d=$(calc 't - n' t="$1" n="${EPOCHREALTIME/,/.}")
-    awk -v d="$d" 'BEGIN { exit !(d > 0) }' && sleep "$d"
+    awk -v d="$d" 'BEGIN { exit !(d > 0) }' && hold "$d"
     return 0
 }
 SLOW_RE="virt_inspector plugin: a read of libvirt connection .* took [0-9.]+ s, longer than 0.8 Interval"
@@ -144,9 +145,9 @@ read -r ers runs <<<"$(row "$ID/duration-running")"
 n_slow0=$(csv_rows "$ID/duration-total")
 tick=$(calc 'e - 0.01 + 2' e="$es")
 for _ in 1 2 3 4 5 6 7 8; do
-    sleep_until "$(calc 't - 0.05' t="$tick")"
+    hold_until "$(calc 't - 0.05' t="$tick")"
     kill -STOP "$LIBVIRTD_PID"
-    sleep_until "$(calc 't + 0.85' t="$tick")"
+    hold_until "$(calc 't + 0.85' t="$tick")"
     kill -CONT "$LIBVIRTD_PID"
     tick=$(calc 't + 1' t="$tick")
 done
