@@ -11,7 +11,7 @@
 #      too slow; values resume by themselves, and duration-running and
 #      duration-total grew by exactly the time between the two csv rows
 #      (the outage credited to running)
-#   1b. libvirtd stopped from just before to 0.85 s after each read tick, 8
+#   1b. libvirtd stopped from just before to 0.9 s after each read tick, 8
 #      times: every read outlasts 0.8 Interval. Each one is dispatched by
 #      the next tick (rows keep coming, totals exact), one WARNING says
 #      reads are slow, one INFO when they are quick again, no hang reported
@@ -125,33 +125,55 @@ assert_no_log "read-function of the .virt_inspector. plugin took" \
 
 # --------------------- 1b. libvirtd slow: every read outlasts 0.8 Interval ----
 
-# hold_until EPOCH: hold (lib.sh's scripted stint, the suites' only sleep)
-# until EPOCH: the injected fault's own timing, not synchronisation
+# hold_until US: hold (lib.sh's scripted stint, the suites' only sleep)
+# until the epoch US (microseconds): the injected fault's own timing, not
+# synchronisation. Bash arithmetic only: a fork between reading the clock
+# and sleeping would shift every stop (by tens of ms under a CPU load).
 hold_until() {
-    local d
-    d=$(calc 't - n' t="$1" n="${EPOCHREALTIME/,/.}")
-    awk -v d="$d" 'BEGIN { exit !(d > 0) }' && hold "$d"
-    return 0
+    local now=${EPOCHREALTIME/[.,]/} d frac
+    d=$(($1 - now))
+    ((d > 0)) || return 0
+    printf -v frac '%06d' $((d % 1000000))
+    hold "$((d / 1000000)).$frac"
 }
 SLOW_RE="virt_inspector plugin: a read of libvirt connection .* took [0-9.]+ s, longer than 0.8 Interval"
 
-note "1b. libvirtd stopped from 0.05 s before to 0.85 s after each of 8 read ticks: every read outlasts 0.8 Interval"
-# collectd reads at a fixed phase; a row is written a few ms after its tick.
-# libvirtd runs 0.1 s of each Interval (from 0.85 to 0.95 after a tick):
-# the read asked at a tick answers after 0.85 s, before the next tick.
+note "1b. libvirtd stopped from 0.03 s before to 0.9 s after each of 8 read ticks: every read outlasts 0.8 Interval"
+# collectd reads at a fixed phase; a row is written a few ms after its
+# tick, later under load: the tick is taken from the least late of the last
+# 8 rows (a row can come tens of ms after its tick under a CPU load).
+# libvirtd runs 0.07 s of each Interval (from 0.9 to 0.97 after a tick):
+# the read asked at a tick answers after 0.9 s, before the next tick. The
+# read asked after a late collection (once the values of the one before
+# are dispatched, some ms after the tick) must outlast 0.8 s too: 0.1 s of
+# margin for that (0.05 s was not always enough under CI load).
 wait_csv_newer "$ID/duration-total" "${EPOCHREALTIME/,/.}" 5 || e2e_bail "no rows before 1b"
 read -r es tots <<<"$(row "$ID/duration-total")"
 read -r ers runs <<<"$(row "$ID/duration-running")"
 n_slow0=$(csv_rows "$ID/duration-total")
-tick=$(calc 'e - 0.01 + 2' e="$es")
+tick=$(tail -n 8 "$(csv_file "$ID/duration-total")" | awk -F, -v now="${EPOCHREALTIME/,/.}" '
+    $1 ~ /^[0-9]/ { e[n++] = $1 }
+    END {
+        if (n == 0) exit 1
+        best = e[0]; bd = 0
+        for (i = 1; i < n; i++) {      # phase against the first row, in (-0.5, 0.5]
+            d = (e[i] - e[0]) - int(e[i] - e[0]); if (d > 0.5) d -= 1
+            if (d < bd) { bd = d; best = e[i] }
+        }
+        t = best - 0.005
+        while (t < now + 1.5) t += 1
+        printf "%.0f\n", t * 1000000
+    }') || e2e_bail "no read tick before 1b"
+note "1b: first tick $tick us; the last rows at $(tail -n 8 "$(csv_file "$ID/duration-total")" | cut -d, -f1 | tr '\n' ' ')"
 for _ in 1 2 3 4 5 6 7 8; do
-    hold_until "$(calc 't - 0.05' t="$tick")"
+    hold_until $((tick - 30000))
     kill -STOP "$LIBVIRTD_PID"
-    hold_until "$(calc 't + 0.85' t="$tick")"
+    hold_until $((tick + 900000))
     kill -CONT "$LIBVIRTD_PID"
-    tick=$(calc 't + 1' t="$tick")
+    tick=$((tick + 1000000))
 done
 n_slow=$(( $(csv_rows "$ID/duration-total") - n_slow0 ))
+note "1b: rows at $(tail -n "$((n_slow + 1))" "$(csv_file "$ID/duration-total")" | cut -d, -f1 | tr '\n' ' ')"
 # Each read is dispatched by the next tick, which asks for the one after:
 # a row at 7 of the 8 ticks (before: none, every read being abandoned).
 check "rows written while every read is slow (8 ticks)" "$n_slow" ">=" 5
